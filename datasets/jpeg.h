@@ -2,9 +2,11 @@
 //
 // Decoding produces an RGB planar Image (grayscale is expanded to three equal
 // channels; CMYK/YCCK files, which ImageNet contains a few of, are converted). With
-// `min_shorter_side` > 0 the decoder uses DCT-domain scaling (1/2, 1/4, 1/8, ...) to
-// the smallest size whose shorter side is still >= min_shorter_side: several times
-// faster for large photos, and it keeps later bilinear downscaling below 2x.
+// `min_shorter_side` > 0 the decoder uses DCT-domain scaling by 1/2, 1/4 or 1/8 (the
+// factors libjpeg-turbo vectorizes) to the smallest size whose shorter side is still
+// >= min_shorter_side: several times faster for large photos, and it keeps later
+// bilinear downscaling below 2x. Typical 500x375 ImageNet photos at min 256 decode at
+// full size.
 // Recoverable libjpeg warnings (e.g. extraneous bytes) are accepted; a truncated file
 // ("premature end") and anything libjpeg cannot decode are errors naming `what`.
 //

@@ -132,6 +132,7 @@ absl::Status Pipeline::OutputSize(int64_t in_height, int64_t in_width, int64_t* 
 }
 
 int64_t Pipeline::MinShorterSide() const {
+  if (!reduced_decode) return 0;
   switch (geometry) {
     case Geometry::kResizeCenterCrop:
       return resize;

@@ -47,6 +47,9 @@ struct Pipeline {
   bool random_flip = false;  // horizontal flip with probability 0.5; default off
   double min_scale = 0.08;   // kRandomResizedCrop area range [min_scale, max_scale]
   double max_scale = 1.0;
+  // Let the decoder reduce resolution (JPEG DCT scaling) down to what the geometry
+  // needs; default on. Off = always decode at full size, as torchvision does.
+  bool reduced_decode = true;
 
   // Output height/width for inputs of the given stored size (0 = variable size).
   // Errors when the size cannot be known (kIdentity on variable-size data).

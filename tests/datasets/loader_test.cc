@@ -1,0 +1,148 @@
+// DataLoader: ordering, determinism across worker counts, epochs, option errors.
+#include "datasets/loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "datasets/synthetic.h"
+
+namespace mpq::data {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<InMemoryDataset> Synthetic(int64_t n) {
+  SyntheticOptions o;
+  o.num_examples = n;
+  o.seed = 4;
+  return std::move(*MakeSynthetic(o));
+}
+
+std::vector<Batch> Epoch(DataLoader& loader, int64_t epoch) {
+  loader.StartEpoch(epoch);
+  std::vector<Batch> batches;
+  Batch batch;
+  while (true) {
+    absl::StatusOr<bool> more = loader.Next(&batch);
+    EXPECT_TRUE(more.ok()) << more.status();
+    if (!more.ok() || !*more) break;
+    batches.push_back(batch);
+  }
+  return batches;
+}
+
+std::unique_ptr<DataLoader> MakeLoader(const Dataset& ds, std::vector<int64_t> indices, LoaderOptions o,
+                                       Pipeline p = FashionMnistPipelines(32).train) {
+  absl::StatusOr<std::unique_ptr<DataLoader>> loader = DataLoader::Create(ds, std::move(indices), p, o);
+  EXPECT_TRUE(loader.ok()) << loader.status();
+  return std::move(*loader);
+}
+
+std::vector<int64_t> Iota(int64_t n) {
+  std::vector<int64_t> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+TEST(DataLoaderTest, EveryIndexOnceWithItsLabelAndShape) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(103);
+  LoaderOptions o;
+  o.batch_size = 10;
+  o.shuffle = true;
+  o.num_workers = 2;
+  std::unique_ptr<DataLoader> loader = MakeLoader(*ds, Iota(103), o);
+  EXPECT_EQ(loader->num_batches(), 11);
+  std::vector<int64_t> seen;
+  for (const Batch& b : Epoch(*loader, 0)) {
+    ASSERT_EQ(b.images.dim(), 4);
+    EXPECT_EQ(b.images.size(1), 1);
+    EXPECT_EQ(b.images.size(2), 32);
+    EXPECT_EQ(b.images.scalar_type(), at::kFloat);
+    EXPECT_EQ(b.labels.scalar_type(), at::kLong);
+    for (int64_t k = 0; k < b.labels.size(0); ++k) {
+      EXPECT_EQ(b.labels[k].item<int64_t>(), ds->label(b.indices[k]));
+      seen.push_back(b.indices[k]);
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, Iota(103));
+}
+
+TEST(DataLoaderTest, BatchesAreBitIdenticalForAnyWorkerCount) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(90);
+  LoaderOptions o;
+  o.batch_size = 16;
+  o.shuffle = true;
+  o.seed = 77;
+  std::vector<std::vector<Batch>> runs;
+  for (int workers : {0, 1, 3}) {
+    o.num_workers = workers;
+    o.prefetch_batches = workers == 3 ? 2 : 4;
+    runs.push_back(Epoch(*MakeLoader(*ds, Iota(90), o), 5));
+  }
+  for (size_t r = 1; r < runs.size(); ++r) {
+    ASSERT_EQ(runs[r].size(), runs[0].size());
+    for (size_t b = 0; b < runs[0].size(); ++b) {
+      EXPECT_EQ(runs[r][b].indices, runs[0][b].indices);
+      EXPECT_TRUE(runs[r][b].images.equal(runs[0][b].images)) << "run " << r << " batch " << b;
+    }
+  }
+}
+
+TEST(DataLoaderTest, EpochsReshuffleAndRepeatAnEpochExactly) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(64);
+  LoaderOptions o;
+  o.batch_size = 64;
+  o.shuffle = true;
+  std::unique_ptr<DataLoader> loader = MakeLoader(*ds, Iota(64), o);
+  const std::vector<Batch> e0 = Epoch(*loader, 0), e1 = Epoch(*loader, 1), e0_again = Epoch(*loader, 0);
+  EXPECT_NE(e0[0].indices, e1[0].indices);
+  EXPECT_EQ(e0[0].indices, e0_again[0].indices);
+  EXPECT_TRUE(e0[0].images.equal(e0_again[0].images));
+}
+
+TEST(DataLoaderTest, RestartingMidEpochDiscardsPrefetchedBatches) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(200);
+  LoaderOptions o;
+  o.batch_size = 8;
+  o.num_workers = 2;
+  std::unique_ptr<DataLoader> loader = MakeLoader(*ds, Iota(200), o);
+  loader->StartEpoch(0);
+  Batch batch;
+  ASSERT_TRUE(*loader->Next(&batch));
+  ASSERT_TRUE(*loader->Next(&batch));
+  const std::vector<Batch> fresh = Epoch(*loader, 0);
+  EXPECT_EQ(fresh.size(), 25u);
+  EXPECT_EQ(fresh[0].indices[0], 0);  // unshuffled: starts from the first index again
+}
+
+TEST(DataLoaderTest, DropLastAndSubsetsOfIndices) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(50);
+  LoaderOptions o;
+  o.batch_size = 8;
+  o.drop_last = true;
+  std::unique_ptr<DataLoader> loader = MakeLoader(*ds, {3, 5, 7, 9, 11, 13, 15, 17, 19, 21}, o);
+  const std::vector<Batch> batches = Epoch(*loader, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].indices, (std::vector<int64_t>{3, 5, 7, 9, 11, 13, 15, 17}));
+}
+
+TEST(DataLoaderTest, BadOptionsAreErrors) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(10);
+  LoaderOptions o;
+  const Pipeline p = FashionMnistPipelines(28).eval;
+  o.batch_size = 0;
+  EXPECT_THAT(DataLoader::Create(*ds, Iota(10), p, o).status().message(), HasSubstr("batch_size 0"));
+  o.batch_size = 4;
+  EXPECT_THAT(DataLoader::Create(*ds, {0, 10}, p, o).status().message(), HasSubstr("index 10 out of range"));
+  EXPECT_THAT(DataLoader::Create(*ds, {}, p, o).status().message(), HasSubstr("no examples"));
+  absl::StatusOr<std::unique_ptr<DataLoader>> loader = DataLoader::Create(*ds, Iota(10), p, o);
+  ASSERT_TRUE(loader.ok());
+  Batch batch;
+  EXPECT_THAT((*loader)->Next(&batch).status().message(), HasSubstr("StartEpoch"));
+}
+
+}  // namespace
+}  // namespace mpq::data
