@@ -14,11 +14,15 @@ missing dependency reads "run tools/setup.sh", not "undeclared inclusion".
 _SYSTEM_INCLUDE = "/usr/include"
 _MULTIARCH_LIB_DIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
 
+# The compiler's default header directories, multiarch ones included (sleef.h lives in
+# /usr/include/x86_64-linux-gnu on Debian).
+_HEADER_DIRS = [_SYSTEM_INCLUDE, "/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu"]
+
 def _require_headers(rctx, headers, packages):
     for hdr in headers:
-        if not rctx.path(_SYSTEM_INCLUDE + "/" + hdr).exists:
-            fail("%s: header %s/%s not found; install the Debian package(s) %s (tools/setup.sh does)" %
-                 (rctx.name, _SYSTEM_INCLUDE, hdr, ", ".join(packages)))
+        if not [d for d in _HEADER_DIRS if rctx.path(d + "/" + hdr).exists]:
+            fail("%s: header %s not found in %s; install the Debian package(s) %s (tools/setup.sh does)" %
+                 (rctx.name, hdr, " or ".join(_HEADER_DIRS[:2]), ", ".join(packages)))
 
 def _system_library_impl(rctx):
     _require_headers(rctx, rctx.attr.headers, rctx.attr.packages)
@@ -204,6 +208,12 @@ cc_library(name = "benchmark_main", linkopts = ["-lbenchmark_main", "-lbenchmark
         headers = ["nlohmann/json.hpp"],
         packages = ["nlohmann-json3-dev"],
         build_file_content = 'cc_library(name = "json")\n',
+    )
+    system_library(
+        name = "sleef",
+        headers = ["sleef.h"],
+        packages = ["libsleef-dev"],
+        build_file_content = 'cc_library(name = "sleef", linkopts = ["-lsleef"])\n',
     )
     system_library(
         name = "zlib",

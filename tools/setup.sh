@@ -13,6 +13,7 @@ PACKAGES=(
   pkg-config             # absl link lines (third_party/system_libs.bzl)
   libtorch-dev           # LibTorch 1.13.1, CPU
   libopenblas0-pthread   # fast BLAS behind libblas.so.3 (torch otherwise uses reference BLAS)
+  libsleef-dev           # sleef.h: ATen's AVX2 at::vec headers include it (lib/quant kernels)
   libabsl-dev            # absl::Status, flags, strings
   libsqlite3-dev         # results store
   libgtest-dev           # unit tests

@@ -1,0 +1,29 @@
+#include "lib/quant/kernels.h"
+
+namespace mpq::quant {
+namespace generic {
+const KernelTable& Table();
+}
+#if defined(MPQ_HAVE_AVX2_KERNELS)
+namespace avx2 {
+const KernelTable& Table();
+}
+#endif
+
+const KernelTable& GenericKernels() { return generic::Table(); }
+
+const KernelTable* Avx2KernelsIfSupported() {
+#if defined(MPQ_HAVE_AVX2_KERNELS)
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return supported ? &avx2::Table() : nullptr;
+#else
+  return nullptr;
+#endif
+}
+
+const KernelTable& CpuKernels() {
+  static const KernelTable& table = Avx2KernelsIfSupported() ? *Avx2KernelsIfSupported() : GenericKernels();
+  return table;
+}
+
+}  // namespace mpq::quant

@@ -1,0 +1,613 @@
+// kernels_impl.h — implementation of the KernelTable (kernels.h), included once per
+// instruction set by kernels_avx2.cc and kernels_generic.cc with MPQ_KERNEL_NS set to
+// the namespace of that build. Not a public header.
+//
+// Structure of every kernel: split each group into chunks of kChunk elements, run the
+// chunks in parallel (at::parallel_for), process a chunk with at::vec::Vectorized<float>
+// plus a scalar tail, and combine per-chunk partial sums in double. Rounding is
+// round-half-to-even everywhere (Vectorized::round and std::nearbyint), like torch.round.
+#ifndef MPQ_KERNEL_NS
+#error "define MPQ_KERNEL_NS before including kernels_impl.h"
+#endif
+
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "lib/quant/kernels.h"
+
+namespace mpq::quant::MPQ_KERNEL_NS {
+namespace {
+
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t W = Vec::size();
+constexpr int64_t kChunk = 1 << 14;  // 64 KiB of floats per task: L2-resident
+
+// Calls fn(group, begin, end, task) for every chunk of every group, in parallel.
+// Small groups are batched so that one task handles at least ~kChunk elements.
+template <typename F>
+void ForEachChunk(int64_t groups, int64_t group_size, F&& fn) {
+  const int64_t per_group = std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
+  const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(group_size, 1));
+  at::parallel_for(0, groups * per_group, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t g = t / per_group, c = t % per_group;
+      fn(g, c * kChunk, std::min(group_size, (c + 1) * kChunk), t);
+    }
+  });
+}
+
+int64_t NumTasks(int64_t groups, int64_t group_size) {
+  return groups * std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
+}
+
+// Sums per-task partials of `width` doubles into per-group totals.
+std::vector<double> CombinePartials(const std::vector<double>& partials, int64_t groups, int64_t group_size,
+                                    int width) {
+  const int64_t per_group = std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
+  std::vector<double> totals(groups * width, 0.0);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t c = 0; c < per_group; ++c) {
+      for (int k = 0; k < width; ++k) totals[g * width + k] += partials[(g * per_group + c) * width + k];
+    }
+  }
+  return totals;
+}
+
+float HorizontalSum(const Vec& v) {
+  float lanes[W];
+  v.store(lanes);
+  float s = 0;
+  for (int64_t i = 0; i < W; ++i) s += lanes[i];
+  return s;
+}
+
+float HorizontalMax(const Vec& v) {
+  float lanes[W];
+  v.store(lanes);
+  float m = lanes[0];
+  for (int64_t i = 1; i < W; ++i) m = std::max(m, lanes[i]);
+  return m;
+}
+
+// x - x is 0 for finite x and NaN for NaN or +-Inf: summing it flags any non-finite.
+struct FiniteCheck {
+  Vec acc = Vec(0.0f);
+  float tail = 0.0f;
+  void Add(const Vec& x) { acc = acc + (x - x); }
+  void Add(float x) { tail += x - x; }
+  bool Ok() const { return std::isfinite(HorizontalSum(acc) + tail); }
+};
+
+// Per-group max|x| (also checks finiteness).
+std::vector<float> MaxAbsPerGroup(const float* x, int64_t groups, int64_t group_size, std::atomic<bool>& finite) {
+  std::vector<double> partials(NumTasks(groups, group_size), 0.0);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const float* p = x + g * group_size;
+    Vec m(0.0f);
+    FiniteCheck check;
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(p + i);
+      check.Add(v);
+      m = at::vec::maximum(m, v.abs());
+    }
+    float ms = HorizontalMax(m);
+    for (; i < e; ++i) {
+      check.Add(p[i]);
+      ms = std::max(ms, std::abs(p[i]));
+    }
+    if (!check.Ok()) finite = false;
+    partials[task] = ms;
+  });
+  const int64_t per_group = std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
+  std::vector<float> result(groups, 0.0f);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t c = 0; c < per_group; ++c) {
+      result[g] = std::max(result[g], static_cast<float>(partials[g * per_group + c]));
+    }
+  }
+  return result;
+}
+
+// Per-group sum and sum of squares (for std), and sum of |x|.
+std::vector<double> MomentsPerGroup(const float* x, int64_t groups, int64_t group_size, std::atomic<bool>& finite) {
+  std::vector<double> partials(NumTasks(groups, group_size) * 3, 0.0);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const float* p = x + g * group_size;
+    Vec s(0.0f), sq(0.0f), sa(0.0f);
+    FiniteCheck check;
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(p + i);
+      check.Add(v);
+      s = s + v;
+      sq = at::vec::fmadd(v, v, sq);
+      sa = sa + v.abs();
+    }
+    double ts = HorizontalSum(s), tsq = HorizontalSum(sq), tsa = HorizontalSum(sa);
+    for (; i < e; ++i) {
+      check.Add(p[i]);
+      ts += p[i];
+      tsq += static_cast<double>(p[i]) * p[i];
+      tsa += std::abs(p[i]);
+    }
+    if (!check.Ok()) finite = false;
+    partials[task * 3] = ts;
+    partials[task * 3 + 1] = tsq;
+    partials[task * 3 + 2] = tsa;
+  });
+  return CombinePartials(partials, groups, group_size, 3);
+}
+
+// Applies op(Vec) -> Vec to [b, e) of in, writing out; `check` sees every input.
+template <typename Op>
+void MapChunk(const float* in, float* out, int64_t b, int64_t e, FiniteCheck& check, Op op) {
+  int64_t i = b;
+  for (; i + W <= e; i += W) {
+    const Vec v = Vec::loadu(in + i);
+    check.Add(v);
+    op(v).store(out + i);
+  }
+  if (i < e) {
+    const Vec v = Vec::loadu(in + i, e - i);  // zero-filled lanes: finite, and not stored
+    check.Add(v);
+    op(v).store(out + i, e - i);
+  }
+}
+
+Vec Select(const Vec& mask, const Vec& if_true, const Vec& if_false) {
+  return Vec::blendv(if_false, if_true, mask);
+}
+
+// ---------------------------------------------------------------- Lin (IMPQ)
+
+bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
+                float* scale) {
+  std::atomic<bool> finite{true};
+  const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
+  for (int64_t g = 0; g < groups; ++g) scale[g] = 2.0f * max_abs[g];
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+    const float* in = w + g * group_size;
+    float* o = out + g * group_size;
+    const float s = scale[g];
+    if (bits[g] >= kFullPrecisionBits) {
+      std::memcpy(o + b, in + b, (e - b) * sizeof(float));
+      return;
+    }
+    if (s == 0.0f) {
+      std::fill(o + b, o + e, 0.0f);
+      return;
+    }
+    const float levels = std::ldexp(1.0f, bits[g]);
+    const Vec inv(levels / s), step(s / levels), half(0.5f), lo(-levels / 2), hi(levels / 2 - 1);
+    FiniteCheck unused;
+    MapChunk(in, o, b, e, unused, [&](const Vec& v) {
+      const Vec index = at::vec::clamp((v * inv - half).round(), lo, hi);
+      return (index + half) * step;
+    });
+  });
+  return finite;
+}
+
+// ---------------------------------------------------------------- DoReFa
+
+bool DorefaWeightForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
+                         float* stat) {
+  std::atomic<bool> finite{true};
+  const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
+  std::vector<double> moments;
+  const bool any_binary = std::any_of(bits, bits + groups, [](int32_t b) { return b == 1; });
+  if (any_binary) moments = MomentsPerGroup(w, groups, group_size, finite);
+  for (int64_t g = 0; g < groups; ++g) {
+    stat[g] = bits[g] == 1 ? static_cast<float>(moments[g * 3 + 2] / group_size) : max_abs[g];
+  }
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+    const float* in = w + g * group_size;
+    float* o = out + g * group_size;
+    FiniteCheck unused;
+    if (bits[g] >= kFullPrecisionBits) {
+      std::memcpy(o + b, in + b, (e - b) * sizeof(float));
+    } else if (bits[g] == 1) {
+      const Vec mean_abs(stat[g]), zero(0.0f);
+      MapChunk(in, o, b, e, unused, [&](const Vec& v) {
+        return Select(v > zero, mean_abs, Select(v < zero, zero - mean_abs, zero));
+      });
+    } else if (stat[g] == 0.0f) {
+      std::fill(o + b, o + e, 0.0f);
+    } else {
+      const float n = std::ldexp(1.0f, bits[g]) - 1.0f;
+      const float m = std::tanh(stat[g]);  // max|tanh(w)| = tanh(max|w|)
+      const Vec a(n / (2.0f * m)), half_n(n / 2.0f), two_over_n(2.0f / n);
+      MapChunk(in, o, b, e, unused, [&](const Vec& v) {
+        return at::vec::fmadd(at::vec::fmadd(v.tanh(), a, half_n).round(), two_over_n, Vec(-1.0f));
+      });
+    }
+  });
+  return finite;
+}
+
+void DorefaWeightBackward(const float* w, const float* grad, const int32_t* bits, const float* stat, int64_t groups,
+                          int64_t group_size, float* grad_w) {
+  // Partials: sum g t per task, and the indices of elements at the maximum |w|.
+  const int64_t tasks = NumTasks(groups, group_size);
+  std::vector<double> sum_gt(tasks, 0.0);
+  std::vector<std::vector<int64_t>> ties(tasks);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const float* in = w + g * group_size;
+    const float* gr = grad + g * group_size;
+    float* o = grad_w + g * group_size;
+    if (bits[g] >= kFullPrecisionBits || bits[g] == 1 || stat[g] == 0.0f) {
+      if (bits[g] == 1 || bits[g] >= kFullPrecisionBits) {
+        std::memcpy(o + b, gr + b, (e - b) * sizeof(float));
+      } else {
+        std::fill(o + b, o + e, 0.0f);
+      }
+      return;
+    }
+    const float inv_m = 1.0f / std::tanh(stat[g]);
+    const Vec vinv(inv_m), one(1.0f);
+    Vec acc(0.0f);
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec t = Vec::loadu(in + i).tanh();
+      const Vec gv = Vec::loadu(gr + i);
+      acc = at::vec::fmadd(gv, t, acc);
+      (gv * vinv * (one - t * t)).store(o + i);
+    }
+    double s = HorizontalSum(acc);
+    for (; i < e; ++i) {
+      const float t = std::tanh(in[i]);
+      s += static_cast<double>(gr[i]) * t;
+      o[i] = gr[i] * inv_m * (1.0f - t * t);
+    }
+    for (int64_t k = b; k < e; ++k) {
+      if (std::abs(in[k]) == stat[g]) ties[task].push_back(k);
+    }
+    sum_gt[task] = s;
+  });
+  // d/dM of sum_i g_i t_i/M = -sum g t / M^2, routed to the tied maxima evenly.
+  const std::vector<double> totals = CombinePartials(sum_gt, groups, group_size, 1);
+  const int64_t per_group = std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
+  for (int64_t g = 0; g < groups; ++g) {
+    if (bits[g] == 1 || bits[g] >= kFullPrecisionBits || stat[g] == 0.0f) continue;
+    std::vector<int64_t> tied;
+    for (int64_t c = 0; c < per_group; ++c) {
+      const auto& t = ties[g * per_group + c];
+      tied.insert(tied.end(), t.begin(), t.end());
+    }
+    const double m = std::tanh(static_cast<double>(stat[g]));
+    for (int64_t k : tied) {
+      const float t = std::tanh(w[g * group_size + k]);
+      const double sign = t > 0 ? 1.0 : (t < 0 ? -1.0 : 0.0);
+      grad_w[g * group_size + k] -=
+          static_cast<float>(totals[g] / (m * m) * sign * (1.0 - static_cast<double>(t) * t) / tied.size());
+    }
+  }
+}
+
+bool DorefaActForward(const float* x, int32_t bits, int64_t n, float* out) {
+  std::atomic<bool> finite{true};
+  const float levels = std::ldexp(1.0f, bits) - 1.0f;
+  const Vec vl(levels), inv(1.0f / levels), zero(0.0f), one(1.0f);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t) {
+    FiniteCheck check;
+    MapChunk(x, out, b, e, check, [&](const Vec& v) { return (at::vec::clamp(v, zero, one) * vl).round() * inv; });
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void DorefaActBackward(const float* x, const float* grad, int64_t n, float* grad_x) {
+  const Vec zero(0.0f), one(1.0f);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t) {
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(x + i);
+      (Vec::loadu(grad + i) & ((v >= zero) & (v <= one))).store(grad_x + i);
+    }
+    for (; i < e; ++i) grad_x[i] = (x[i] >= 0.0f && x[i] <= 1.0f) ? grad[i] : 0.0f;
+  });
+}
+
+// ---------------------------------------------------------------- PACT
+
+bool PactForward(const float* x, float alpha, int32_t bits, int64_t n, float* out) {
+  std::atomic<bool> finite{true};
+  const float levels = std::ldexp(1.0f, bits) - 1.0f;
+  const Vec scale(levels / alpha), step(alpha / levels), zero(0.0f), a(alpha);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t) {
+    FiniteCheck check;
+    MapChunk(x, out, b, e, check, [&](const Vec& v) { return (at::vec::clamp(v, zero, a) * scale).round() * step; });
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void PactBackward(const float* x, const float* grad, float alpha, int64_t n, float* grad_x, double* grad_alpha) {
+  std::vector<double> partials(NumTasks(1, n), 0.0);
+  const Vec zero(0.0f), a(alpha);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t task) {
+    Vec acc(0.0f);
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(x + i), g = Vec::loadu(grad + i);
+      (g & ((v >= zero) & (v < a))).store(grad_x + i);
+      acc = acc + (g & (v >= a));
+    }
+    double s = HorizontalSum(acc);
+    for (; i < e; ++i) {
+      grad_x[i] = (x[i] >= 0.0f && x[i] < alpha) ? grad[i] : 0.0f;
+      if (x[i] >= alpha) s += grad[i];
+    }
+    partials[task] = s;
+  });
+  *grad_alpha = CombinePartials(partials, 1, n, 1)[0];
+}
+
+// ---------------------------------------------------------------- LSQ
+
+bool LsqForward(const float* v, const float* step, int64_t groups, int64_t group_size, float qn, float qp,
+                float* out) {
+  std::atomic<bool> finite{true};
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+    const Vec inv(1.0f / step[g]), s(step[g]), lo(-qn), hi(qp);
+    FiniteCheck check;
+    MapChunk(v + g * group_size, out + g * group_size, b, e, check,
+             [&](const Vec& x) { return at::vec::clamp(x * inv, lo, hi).round() * s; });
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void LsqBackward(const float* v, const float* grad, const float* step, int64_t groups, int64_t group_size, float qn,
+                 float qp, float* grad_v, double* grad_step) {
+  std::vector<double> partials(NumTasks(groups, group_size), 0.0);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const float* x = v + g * group_size;
+    const float* gr = grad + g * group_size;
+    float* o = grad_v + g * group_size;
+    const float inv_s = 1.0f / step[g];
+    const Vec inv(inv_s), lo(-qn), hi(qp);
+    Vec acc(0.0f);
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec q = Vec::loadu(x + i) * inv, gv = Vec::loadu(gr + i);
+      const Vec below = q < lo, above = q > hi;
+      const Vec inside_term = q.round() - q;
+      const Vec term = Select(below, lo, Select(above, hi, inside_term));
+      acc = at::vec::fmadd(gv, term, acc);
+      Vec::blendv(gv, Vec(0.0f), below | above).store(o + i);
+    }
+    double s = HorizontalSum(acc);
+    for (; i < e; ++i) {
+      const float q = x[i] * inv_s;
+      const bool below = q < -qn, above = q > qp;
+      const float term = below ? -qn : (above ? qp : std::nearbyint(q) - q);
+      s += static_cast<double>(gr[i]) * term;
+      o[i] = (below || above) ? 0.0f : gr[i];
+    }
+    partials[task] = s;
+  });
+  const std::vector<double> totals = CombinePartials(partials, groups, group_size, 1);
+  std::copy(totals.begin(), totals.end(), grad_step);
+}
+
+// ---------------------------------------------------------------- HWGQ (EdMIPS)
+
+bool HwgqWeightForward(const float* w, const int32_t* bits, const float* step_coefficient, int64_t groups,
+                       int64_t group_size, float* out, float* step) {
+  std::atomic<bool> finite{true};
+  const std::vector<double> moments = MomentsPerGroup(w, groups, group_size, finite);
+  for (int64_t g = 0; g < groups; ++g) {
+    const double n = static_cast<double>(group_size);
+    const double mean = moments[g * 3] / n;
+    const double var = group_size > 1 ? std::max(0.0, (moments[g * 3 + 1] - n * mean * mean) / (n - 1)) : 0.0;
+    step[g] = bits[g] >= kFullPrecisionBits ? 0.0f : static_cast<float>(step_coefficient[g] * std::sqrt(var));
+  }
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+    const float* in = w + g * group_size;
+    float* o = out + g * group_size;
+    if (bits[g] >= kFullPrecisionBits) {
+      std::memcpy(o + b, in + b, (e - b) * sizeof(float));
+      return;
+    }
+    if (step[g] == 0.0f) {
+      std::fill(o + b, o + e, 0.0f);
+      return;
+    }
+    const float thr = (std::ldexp(1.0f, bits[g]) / 2.0f - 0.5f) * step[g];
+    const Vec inv(1.0f / step[g]), s(step[g]), half(0.5f), lo(-thr), hi(thr);
+    FiniteCheck unused;
+    MapChunk(in, o, b, e, unused,
+             [&](const Vec& v) { return at::vec::clamp(((v * inv + half).round() - half) * s, lo, hi); });
+  });
+  return finite;
+}
+
+bool HwgqActForward(const float* x, float step, int32_t bits, int64_t n, float* out) {
+  std::atomic<bool> finite{true};
+  const float thr = step * (std::ldexp(1.0f, bits) - 1.0f);
+  const Vec inv(1.0f / step), s(step), zero(0.0f), hi(thr);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t) {
+    FiniteCheck check;
+    MapChunk(x, out, b, e, check, [&](const Vec& v) { return (at::vec::clamp(v, zero, hi) * inv).round() * s; });
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void HwgqActBackward(const float* x, const float* grad, float step, int32_t bits, int64_t n, float* grad_x) {
+  const float thr = step * (std::ldexp(1.0f, bits) - 1.0f);
+  const Vec zero(0.0f), hi(thr);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t) {
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(x + i);
+      (Vec::loadu(grad + i) & ((v >= zero) & (v <= hi))).store(grad_x + i);
+    }
+    for (; i < e; ++i) grad_x[i] = (x[i] >= 0.0f && x[i] <= thr) ? grad[i] : 0.0f;
+  });
+}
+
+// ---------------------------------------------------------------- Uhlich et al.
+
+bool UhlichUniformForward(const float* x, const float* d, const float* qmax, int64_t groups, int64_t group_size,
+                          bool is_signed, float* out) {
+  std::atomic<bool> finite{true};
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+    const Vec inv(1.0f / d[g]), s(d[g]), lo(is_signed ? -qmax[g] : 0.0f), hi(qmax[g]);
+    FiniteCheck check;
+    MapChunk(x + g * group_size, out + g * group_size, b, e, check,
+             [&](const Vec& v) { return (at::vec::clamp(v, lo, hi) * inv).round() * s; });
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void UhlichUniformBackward(const float* x, const float* grad, const float* d, const float* qmax, int64_t groups,
+                           int64_t group_size, bool is_signed, float* grad_x, double* grad_d, double* grad_qmax) {
+  std::vector<double> partials(NumTasks(groups, group_size) * 2, 0.0);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const float* in = x + g * group_size;
+    const float* gr = grad + g * group_size;
+    float* o = grad_x + g * group_size;
+    const float inv_d = 1.0f / d[g], lo_s = is_signed ? -qmax[g] : 0.0f, hi_s = qmax[g];
+    const Vec inv(inv_d), lo(lo_s), hi(hi_s), zero(0.0f);
+    Vec acc_d(0.0f), acc_q(0.0f);
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(in + i), gv = Vec::loadu(gr + i);
+      const Vec u = at::vec::clamp(v, lo, hi) * inv;
+      acc_d = at::vec::fmadd(gv, u.round() - u, acc_d);
+      const Vec above = v > hi, below = v < lo;
+      acc_q = acc_q + (gv & above);
+      if (is_signed) acc_q = acc_q - (gv & below);
+      Vec::blendv(gv, zero, above | below).store(o + i);
+    }
+    double sd = HorizontalSum(acc_d), sq = HorizontalSum(acc_q);
+    for (; i < e; ++i) {
+      const float u = std::clamp(in[i], lo_s, hi_s) * inv_d;
+      sd += static_cast<double>(gr[i]) * (std::nearbyint(u) - u);
+      const bool above = in[i] > hi_s, below = in[i] < lo_s;
+      if (above) sq += gr[i];
+      if (below && is_signed) sq -= gr[i];
+      o[i] = (above || below) ? 0.0f : gr[i];
+    }
+    partials[task * 2] = sd;
+    partials[task * 2 + 1] = sq;
+  });
+  const std::vector<double> totals = CombinePartials(partials, groups, group_size, 2);
+  for (int64_t g = 0; g < groups; ++g) {
+    grad_d[g] = totals[g * 2];
+    grad_qmax[g] = totals[g * 2 + 1];
+  }
+}
+
+// Pow2 magnitude for a >= 0 and the region it falls in: 0 zeroed, 1 raised to xmin,
+// 2 inside, 3 clipped to xmax. Scalar: the log2/exp2 pair dominates either way, and a
+// scalar loop keeps the region logic readable.
+inline float Pow2Magnitude(float a, float xmin, float xmax, bool with_zero, int* region) {
+  if (with_zero && a < 0.5f * xmin) {
+    *region = 0;
+    return 0.0f;
+  }
+  const float p = a > 0.0f ? std::exp2(std::nearbyint(std::log2(a))) : 0.0f;
+  if (p >= xmax) {
+    *region = 3;
+    return xmax;
+  }
+  if (p < xmin) {
+    *region = 1;
+    return xmin;
+  }
+  *region = 2;
+  return p;
+}
+
+bool UhlichPow2Forward(const float* x, const float* xmin, const float* xmax, int64_t groups, int64_t group_size,
+                       bool is_signed, bool with_zero, float* out) {
+  std::atomic<bool> finite{true};
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+    const float* in = x + g * group_size;
+    float* o = out + g * group_size;
+    FiniteCheck check;
+    for (int64_t i = b; i < e; ++i) {
+      check.Add(in[i]);
+      int region = 0;
+      if (!is_signed && in[i] <= 0.0f) {
+        o[i] = with_zero ? 0.0f : xmin[g];
+        continue;
+      }
+      const float m = Pow2Magnitude(std::abs(in[i]), xmin[g], xmax[g], with_zero, &region);
+      o[i] = in[i] < 0.0f ? -m : m;
+    }
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void UhlichPow2Backward(const float* x, const float* grad, const float* xmin, const float* xmax, int64_t groups,
+                        int64_t group_size, bool is_signed, bool with_zero, float* grad_x, double* grad_xmin,
+                        double* grad_xmax) {
+  std::vector<double> partials(NumTasks(groups, group_size) * 2, 0.0);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const float* in = x + g * group_size;
+    const float* gr = grad + g * group_size;
+    float* o = grad_x + g * group_size;
+    double smin = 0, smax = 0;
+    for (int64_t i = b; i < e; ++i) {
+      if (!is_signed && in[i] <= 0.0f) {
+        o[i] = 0.0f;
+        if (!with_zero) smin += gr[i];
+        continue;
+      }
+      int region = 0;
+      Pow2Magnitude(std::abs(in[i]), xmin[g], xmax[g], with_zero, &region);
+      const float sign = in[i] < 0.0f ? -1.0f : 1.0f;
+      o[i] = region == 3 ? 0.0f : gr[i];
+      if (region == 1) smin += sign * gr[i];
+      if (region == 3) smax += sign * gr[i];
+    }
+    partials[task * 2] = smin;
+    partials[task * 2 + 1] = smax;
+  });
+  const std::vector<double> totals = CombinePartials(partials, groups, group_size, 2);
+  for (int64_t g = 0; g < groups; ++g) {
+    grad_xmin[g] = totals[g * 2];
+    grad_xmax[g] = totals[g * 2 + 1];
+  }
+}
+
+}  // namespace
+
+const KernelTable& Table() {
+  static const KernelTable table = {
+      MPQ_KERNEL_ISA_NAME,
+      LinForward,
+      DorefaWeightForward,
+      DorefaWeightBackward,
+      DorefaActForward,
+      DorefaActBackward,
+      PactForward,
+      PactBackward,
+      LsqForward,
+      LsqBackward,
+      HwgqWeightForward,
+      HwgqActForward,
+      HwgqActBackward,
+      UhlichUniformForward,
+      UhlichUniformBackward,
+      UhlichPow2Forward,
+      UhlichPow2Backward,
+  };
+  return table;
+}
+
+}  // namespace mpq::quant::MPQ_KERNEL_NS
