@@ -116,26 +116,32 @@ std::vector<float> MaxAbsPerGroup(const float* x, int64_t groups, int64_t group_
   return result;
 }
 
-// Per-group sum and sum of squares (for std), and sum of |x|.
+// Per group: sum and sum of squares of (x - shift) with shift = the group's first
+// element (exact for constant groups, and free of the cancellation in sum x^2 - n mean^2),
+// and sum of |x|. Returns 3 doubles per group.
 std::vector<double> MomentsPerGroup(const float* x, int64_t groups, int64_t group_size, std::atomic<bool>& finite) {
   std::vector<double> partials(NumTasks(groups, group_size) * 3, 0.0);
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
     const float* p = x + g * group_size;
+    const float shift = p[0];
+    const Vec vshift(shift);
     Vec s(0.0f), sq(0.0f), sa(0.0f);
     FiniteCheck check;
     int64_t i = b;
     for (; i + W <= e; i += W) {
       const Vec v = Vec::loadu(p + i);
       check.Add(v);
-      s = s + v;
-      sq = at::vec::fmadd(v, v, sq);
+      const Vec c = v - vshift;
+      s = s + c;
+      sq = at::vec::fmadd(c, c, sq);
       sa = sa + v.abs();
     }
     double ts = HorizontalSum(s), tsq = HorizontalSum(sq), tsa = HorizontalSum(sa);
     for (; i < e; ++i) {
       check.Add(p[i]);
-      ts += p[i];
-      tsq += static_cast<double>(p[i]) * p[i];
+      const double c = static_cast<double>(p[i]) - shift;
+      ts += c;
+      tsq += c * c;
       tsa += std::abs(p[i]);
     }
     if (!check.Ok()) finite = false;
@@ -407,8 +413,9 @@ bool HwgqWeightForward(const float* w, const int32_t* bits, const float* step_co
   const std::vector<double> moments = MomentsPerGroup(w, groups, group_size, finite);
   for (int64_t g = 0; g < groups; ++g) {
     const double n = static_cast<double>(group_size);
-    const double mean = moments[g * 3] / n;
-    const double var = group_size > 1 ? std::max(0.0, (moments[g * 3 + 1] - n * mean * mean) / (n - 1)) : 0.0;
+    const double shifted_sum = moments[g * 3];
+    const double var =
+        group_size > 1 ? std::max(0.0, (moments[g * 3 + 1] - shifted_sum * shifted_sum / n) / (n - 1)) : 0.0;
     step[g] = bits[g] >= kFullPrecisionBits ? 0.0f : static_cast<float>(step_coefficient[g] * std::sqrt(var));
   }
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {

@@ -34,6 +34,7 @@ struct ReferenceElement {
   double tie = 1;       // |frac(u) - 1/2| of the pre-rounding value u (1 when no rounding)
   double step = 0;      // one quantization step around this element
   double u = 0;         // the pre-rounding value itself
+  double magnitude = 0; // size of intermediates when larger than the result (e.g. 2q - 1)
 };
 
 // How close to a boundary float32 arithmetic may land on the other side: a fixed 1e-4
@@ -57,7 +58,7 @@ inline void ExpectMatchesReference(const at::Tensor& ours, const std::vector<Ref
   for (size_t i = 0; i < got.size(); ++i) {
     const double diff = std::abs(got[i] - ref[i].value);
     // float32 arithmetic on values of magnitude ~|ref| and ~step.
-    const double tolerance = 2e-6 * (std::abs(ref[i].value) + ref[i].step) + 1e-12;
+    const double tolerance = 2e-6 * (std::abs(ref[i].value) + ref[i].step + ref[i].magnitude) + 1e-12;
     if (ref[i].step > 0) expected_ties += 2 * TieWindow(ref[i]);
     if (diff <= tolerance) continue;
     if (ref[i].tie < TieWindow(ref[i]) && diff <= ref[i].step + tolerance) {

@@ -1,0 +1,95 @@
+// The AVX2 and generic builds of every kernel agree, on sizes that exercise vector
+// bodies, scalar tails and several parallel chunks.
+#include "lib/quant/kernels.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "tests/quant/reference.h"
+
+namespace mpq::quant {
+namespace {
+
+class KernelIsaTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override {
+    testing::SeedFromTestName();
+    avx2_ = Avx2KernelsIfSupported();
+    if (avx2_ == nullptr) GTEST_SKIP() << "CPU without AVX2/FMA: only the generic build runs here";
+  }
+  const KernelTable& generic_ = GenericKernels();
+  const KernelTable* avx2_ = nullptr;
+};
+
+// Both builds round half to even and use the same operation order, so results are
+// equal up to FMA contraction (one rounding fewer): allow 1 ulp-scale differences.
+void ExpectClose(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  int bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::abs(a[i] - b[i]) > 1e-5f * (1 + std::abs(a[i])) && ++bad <= 3) {
+      ADD_FAILURE() << what << "[" << i << "]: avx2 " << a[i] << " generic " << b[i];
+    }
+  }
+}
+
+TEST_P(KernelIsaTest, ForwardAndBackwardAgree) {
+  const int64_t groups = 3, size = GetParam(), n = groups * size;
+  const at::Tensor x = at::randn({n}) * 0.6;
+  const at::Tensor g = at::randn({n});
+  const float* xp = x.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  const std::vector<int32_t> bits = {2, 4, 32};
+  const std::vector<float> step = {0.05f, 0.1f, 0.2f}, qmax = {0.8f, 1.0f, 1.2f}, lo = {1.0f / 64, 1.0f / 32, 1.0f / 16};
+  const std::vector<float> coefficients = {0.996f, 0.336f, 0.0f};
+  auto run = [&](const KernelTable& k) {
+    std::vector<std::vector<float>> outs;
+    std::vector<float> out(n), aux(groups), gx(n);
+    std::vector<double> d1(groups), d2(groups);
+    k.lin_forward(xp, bits.data(), groups, size, out.data(), aux.data());
+    outs.push_back(out);
+    k.dorefa_weight_forward(xp, bits.data(), groups, size, out.data(), aux.data());
+    outs.push_back(out);
+    k.dorefa_weight_backward(xp, gp, bits.data(), aux.data(), groups, size, gx.data());
+    outs.push_back(gx);
+    k.hwgq_weight_forward(xp, bits.data(), coefficients.data(), groups, size, out.data(), aux.data());
+    outs.push_back(out);
+    k.lsq_forward(xp, step.data(), groups, size, 8, 7, out.data());
+    outs.push_back(out);
+    k.lsq_backward(xp, gp, step.data(), groups, size, 8, 7, gx.data(), d1.data());
+    outs.push_back(gx);
+    outs.push_back(std::vector<float>(d1.begin(), d1.end()));
+    k.uhlich_uniform_forward(xp, step.data(), qmax.data(), groups, size, true, out.data());
+    outs.push_back(out);
+    k.uhlich_uniform_backward(xp, gp, step.data(), qmax.data(), groups, size, true, gx.data(), d1.data(), d2.data());
+    outs.push_back(gx);
+    outs.push_back(std::vector<float>(d1.begin(), d1.end()));
+    outs.push_back(std::vector<float>(d2.begin(), d2.end()));
+    k.uhlich_pow2_forward(xp, lo.data(), qmax.data(), groups, size, true, true, out.data());
+    outs.push_back(out);
+    k.dorefa_act_forward(xp, 3, n, out.data());
+    outs.push_back(out);
+    k.pact_forward(xp, 0.9f, 3, n, out.data());
+    outs.push_back(out);
+    double da = 0;
+    k.pact_backward(xp, gp, 0.9f, n, gx.data(), &da);
+    outs.push_back(gx);
+    outs.push_back({static_cast<float>(da)});
+    k.hwgq_act_forward(xp, 0.538f, 2, n, out.data());
+    outs.push_back(out);
+    return outs;
+  };
+  const auto a = run(*avx2_), b = run(generic_);
+  for (size_t i = 0; i < a.size(); ++i) ExpectClose(a[i], b[i], ("output " + std::to_string(i)).c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, KernelIsaTest, ::testing::Values(1, 7, 8, 37, 16384, 16384 * 2 + 5));
+
+TEST(KernelDispatchTest, PicksAvx2WhenTheCpuHasIt) {
+  EXPECT_STREQ(CpuKernels().isa, Avx2KernelsIfSupported() ? "avx2" : "generic");
+}
+
+}  // namespace
+}  // namespace mpq::quant
