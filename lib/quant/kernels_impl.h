@@ -76,35 +76,88 @@ float HorizontalMax(const Vec& v) {
   return m;
 }
 
-// x - x is 0 for finite x and NaN for NaN or +-Inf: summing it flags any non-finite.
+// x - x is 0 for finite x and NaN for NaN or +-Inf. OR-ing the (d != d) masks keeps the
+// loop-carried dependency to one 1-cycle OR per vector (an add chain would cost 4).
 struct FiniteCheck {
-  Vec acc = Vec(0.0f);
-  float tail = 0.0f;
-  void Add(const Vec& x) { acc = acc + (x - x); }
-  void Add(float x) { tail += x - x; }
-  bool Ok() const { return std::isfinite(HorizontalSum(acc) + tail); }
+  Vec bad = Vec(0.0f);
+  bool tail_bad = false;
+  void Add(const Vec& x) {
+    const Vec d = x - x;
+    bad = bad | (d != d);
+  }
+  void Add(float x) { tail_bad |= !std::isfinite(x); }
+  bool Ok() const {
+    float lanes[W];
+    bad.store(lanes);
+    for (int64_t i = 0; i < W; ++i) {
+      if (lanes[i] != 0.0f) return false;  // all-ones bits read as NaN: != 0
+    }
+    return !tail_bad;
+  }
 };
 
-// Per-group max|x| (also checks finiteness).
+// max|x| over p[b, e). Four independent accumulators hide vmaxps latency; finiteness
+// needs no extra work because at::vec::maximum propagates NaN and Inf survives a max,
+// so the result is non-finite exactly when an element is.
+float RangeMaxAbs(const float* p, int64_t b, int64_t e, FiniteCheck& check) {
+  Vec m0(0.0f), m1(0.0f), m2(0.0f), m3(0.0f);
+  int64_t i = b;
+  for (; i + 4 * W <= e; i += 4 * W) {
+    m0 = at::vec::maximum(m0, Vec::loadu(p + i).abs());
+    m1 = at::vec::maximum(m1, Vec::loadu(p + i + W).abs());
+    m2 = at::vec::maximum(m2, Vec::loadu(p + i + 2 * W).abs());
+    m3 = at::vec::maximum(m3, Vec::loadu(p + i + 3 * W).abs());
+  }
+  for (; i + W <= e; i += W) m0 = at::vec::maximum(m0, Vec::loadu(p + i).abs());
+  const Vec m = at::vec::maximum(at::vec::maximum(m0, m1), at::vec::maximum(m2, m3));
+  check.Add(m);
+  float ms = HorizontalMax(m);
+  for (; i < e; ++i) {
+    check.Add(p[i]);
+    ms = std::max(ms, std::abs(p[i]));
+  }
+  return ms;
+}
+
+// Over p[b, e): sum and sum of squares of (x - shift), and sum of |x|. Shifting by one
+// of the group's own values makes constant groups exact and avoids the cancellation
+// of sum x^2 - n mean^2.
+void RangeMoments(const float* p, int64_t b, int64_t e, float shift, FiniteCheck& check, double* out) {
+  const Vec vshift(shift);
+  Vec s0(0.0f), s1(0.0f), q0(0.0f), q1(0.0f), a0(0.0f), a1(0.0f);
+  int64_t i = b;
+  for (; i + 2 * W <= e; i += 2 * W) {
+    const Vec v0 = Vec::loadu(p + i), v1 = Vec::loadu(p + i + W);
+    const Vec c0 = v0 - vshift, c1 = v1 - vshift;
+    s0 = s0 + c0;
+    s1 = s1 + c1;
+    q0 = at::vec::fmadd(c0, c0, q0);
+    q1 = at::vec::fmadd(c1, c1, q1);
+    a0 = a0 + v0.abs();
+    a1 = a1 + v1.abs();
+  }
+  // A non-finite element makes the sum of squares non-finite (NaN or Inf).
+  check.Add(q0 + q1);
+  double ts = HorizontalSum(s0 + s1), tsq = HorizontalSum(q0 + q1), tsa = HorizontalSum(a0 + a1);
+  for (; i < e; ++i) {
+    check.Add(p[i]);
+    const double c = static_cast<double>(p[i]) - shift;
+    ts += c;
+    tsq += c * c;
+    tsa += std::abs(p[i]);
+  }
+  out[0] = ts;
+  out[1] = tsq;
+  out[2] = tsa;
+}
+
+// Per-group max|x| for groups larger than a chunk (chunked, in parallel).
 std::vector<float> MaxAbsPerGroup(const float* x, int64_t groups, int64_t group_size, std::atomic<bool>& finite) {
   std::vector<double> partials(NumTasks(groups, group_size), 0.0);
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
-    const float* p = x + g * group_size;
-    Vec m(0.0f);
     FiniteCheck check;
-    int64_t i = b;
-    for (; i + W <= e; i += W) {
-      const Vec v = Vec::loadu(p + i);
-      check.Add(v);
-      m = at::vec::maximum(m, v.abs());
-    }
-    float ms = HorizontalMax(m);
-    for (; i < e; ++i) {
-      check.Add(p[i]);
-      ms = std::max(ms, std::abs(p[i]));
-    }
+    partials[task] = RangeMaxAbs(x + g * group_size, b, e, check);
     if (!check.Ok()) finite = false;
-    partials[task] = ms;
   });
   const int64_t per_group = std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
   std::vector<float> result(groups, 0.0f);
@@ -116,40 +169,36 @@ std::vector<float> MaxAbsPerGroup(const float* x, int64_t groups, int64_t group_
   return result;
 }
 
-// Per group: sum and sum of squares of (x - shift) with shift = the group's first
-// element (exact for constant groups, and free of the cancellation in sum x^2 - n mean^2),
-// and sum of |x|. Returns 3 doubles per group.
+// Per-group RangeMoments (shift = the group's first element), chunked, in parallel.
 std::vector<double> MomentsPerGroup(const float* x, int64_t groups, int64_t group_size, std::atomic<bool>& finite) {
   std::vector<double> partials(NumTasks(groups, group_size) * 3, 0.0);
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
-    const float* p = x + g * group_size;
-    const float shift = p[0];
-    const Vec vshift(shift);
-    Vec s(0.0f), sq(0.0f), sa(0.0f);
     FiniteCheck check;
-    int64_t i = b;
-    for (; i + W <= e; i += W) {
-      const Vec v = Vec::loadu(p + i);
-      check.Add(v);
-      const Vec c = v - vshift;
-      s = s + c;
-      sq = at::vec::fmadd(c, c, sq);
-      sa = sa + v.abs();
-    }
-    double ts = HorizontalSum(s), tsq = HorizontalSum(sq), tsa = HorizontalSum(sa);
-    for (; i < e; ++i) {
-      check.Add(p[i]);
-      const double c = static_cast<double>(p[i]) - shift;
-      ts += c;
-      tsq += c * c;
-      tsa += std::abs(p[i]);
-    }
+    const float* p = x + g * group_size;
+    RangeMoments(p, b, e, p[0], check, &partials[task * 3]);
     if (!check.Ok()) finite = false;
-    partials[task * 3] = ts;
-    partials[task * 3 + 1] = tsq;
-    partials[task * 3 + 2] = tsa;
   });
   return CombinePartials(partials, groups, group_size, 3);
+}
+
+// A per-group statistic followed by an elementwise pass that uses it. Groups that fit
+// in one chunk (per-channel weights) compute the statistic and apply it in the same
+// task, while the group is in cache: one pass over memory. Larger groups run a chunked
+// reduction first (`large_stats`), then the apply pass.
+template <typename SmallStat, typename LargeStats, typename Apply>
+void StatThenApply(int64_t groups, int64_t group_size, SmallStat small_stat, LargeStats large_stats, Apply apply) {
+  if (group_size <= kChunk) {
+    const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(group_size, 1));
+    at::parallel_for(0, groups, grain, [&](int64_t b, int64_t e) {
+      for (int64_t g = b; g < e; ++g) {
+        small_stat(g);
+        apply(g, 0, group_size);
+      }
+    });
+  } else {
+    large_stats();
+    ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) { apply(g, b, e); });
+  }
 }
 
 // Applies op(Vec) -> Vec to [b, e) of in, writing out; `check` sees every input.
@@ -177,9 +226,16 @@ Vec Select(const Vec& mask, const Vec& if_true, const Vec& if_false) {
 bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
                 float* scale) {
   std::atomic<bool> finite{true};
-  const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
-  for (int64_t g = 0; g < groups; ++g) scale[g] = 2.0f * max_abs[g];
-  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+  auto small_stat = [&](int64_t g) {
+    FiniteCheck check;
+    scale[g] = 2.0f * RangeMaxAbs(w + g * group_size, 0, group_size, check);
+    if (!check.Ok()) finite = false;
+  };
+  auto large_stats = [&] {
+    const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
+    for (int64_t g = 0; g < groups; ++g) scale[g] = 2.0f * max_abs[g];
+  };
+  auto apply = [&](int64_t g, int64_t b, int64_t e) {
     const float* in = w + g * group_size;
     float* o = out + g * group_size;
     const float s = scale[g];
@@ -198,7 +254,8 @@ bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t gro
       const Vec index = at::vec::clamp((v * inv - half).round(), lo, hi);
       return (index + half) * step;
     });
-  });
+  };
+  StatThenApply(groups, group_size, small_stat, large_stats, apply);
   return finite;
 }
 
@@ -207,14 +264,29 @@ bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t gro
 bool DorefaWeightForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
                          float* stat) {
   std::atomic<bool> finite{true};
-  const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
-  std::vector<double> moments;
-  const bool any_binary = std::any_of(bits, bits + groups, [](int32_t b) { return b == 1; });
-  if (any_binary) moments = MomentsPerGroup(w, groups, group_size, finite);
-  for (int64_t g = 0; g < groups; ++g) {
-    stat[g] = bits[g] == 1 ? static_cast<float>(moments[g * 3 + 2] / group_size) : max_abs[g];
-  }
-  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+  auto small_stat = [&](int64_t g) {
+    FiniteCheck check;
+    const float* p = w + g * group_size;
+    if (bits[g] == 1) {
+      double moments[3];
+      RangeMoments(p, 0, group_size, p[0], check, moments);
+      stat[g] = static_cast<float>(moments[2] / group_size);
+    } else {
+      stat[g] = RangeMaxAbs(p, 0, group_size, check);
+    }
+    if (!check.Ok()) finite = false;
+  };
+  auto large_stats = [&] {
+    const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
+    std::vector<double> moments;
+    if (std::any_of(bits, bits + groups, [](int32_t b) { return b == 1; })) {
+      moments = MomentsPerGroup(w, groups, group_size, finite);
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      stat[g] = bits[g] == 1 ? static_cast<float>(moments[g * 3 + 2] / group_size) : max_abs[g];
+    }
+  };
+  auto apply = [&](int64_t g, int64_t b, int64_t e) {
     const float* in = w + g * group_size;
     float* o = out + g * group_size;
     FiniteCheck unused;
@@ -235,7 +307,8 @@ bool DorefaWeightForward(const float* w, const int32_t* bits, int64_t groups, in
         return at::vec::fmadd(at::vec::fmadd(v.tanh(), a, half_n).round(), two_over_n, Vec(-1.0f));
       });
     }
-  });
+  };
+  StatThenApply(groups, group_size, small_stat, large_stats, apply);
   return finite;
 }
 
@@ -410,15 +483,25 @@ void LsqBackward(const float* v, const float* grad, const float* step, int64_t g
 bool HwgqWeightForward(const float* w, const int32_t* bits, const float* step_coefficient, int64_t groups,
                        int64_t group_size, float* out, float* step) {
   std::atomic<bool> finite{true};
-  const std::vector<double> moments = MomentsPerGroup(w, groups, group_size, finite);
-  for (int64_t g = 0; g < groups; ++g) {
+  // Unbiased std from shifted sums, times EdMIPS's coefficient.
+  auto step_from = [&](int64_t g, const double* moments) {
     const double n = static_cast<double>(group_size);
-    const double shifted_sum = moments[g * 3];
-    const double var =
-        group_size > 1 ? std::max(0.0, (moments[g * 3 + 1] - shifted_sum * shifted_sum / n) / (n - 1)) : 0.0;
+    const double var = group_size > 1 ? std::max(0.0, (moments[1] - moments[0] * moments[0] / n) / (n - 1)) : 0.0;
     step[g] = bits[g] >= kFullPrecisionBits ? 0.0f : static_cast<float>(step_coefficient[g] * std::sqrt(var));
-  }
-  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
+  };
+  auto small_stat = [&](int64_t g) {
+    FiniteCheck check;
+    const float* p = w + g * group_size;
+    double moments[3];
+    RangeMoments(p, 0, group_size, p[0], check, moments);
+    if (!check.Ok()) finite = false;
+    step_from(g, moments);
+  };
+  auto large_stats = [&] {
+    const std::vector<double> moments = MomentsPerGroup(w, groups, group_size, finite);
+    for (int64_t g = 0; g < groups; ++g) step_from(g, &moments[g * 3]);
+  };
+  auto apply = [&](int64_t g, int64_t b, int64_t e) {
     const float* in = w + g * group_size;
     float* o = out + g * group_size;
     if (bits[g] >= kFullPrecisionBits) {
@@ -434,7 +517,8 @@ bool HwgqWeightForward(const float* w, const int32_t* bits, const float* step_co
     FiniteCheck unused;
     MapChunk(in, o, b, e, unused,
              [&](const Vec& v) { return at::vec::clamp(((v * inv + half).round() - half) * s, lo, hi); });
-  });
+  };
+  StatThenApply(groups, group_size, small_stat, large_stats, apply);
   return finite;
 }
 
