@@ -1,0 +1,108 @@
+#include "lib/cost/cost_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "lib/nn/layer_record.h"
+
+namespace mpq::cost {
+namespace {
+
+int64_t CeilLog2(int64_t d) {
+  int64_t bits = 0;
+  while ((int64_t{1} << bits) < d) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+CostReport ComputeCost(std::vector<LayerCost> layers) {
+  CostReport report;
+  CostTotals& t = report.totals;
+  double weighted_w = 0, weighted_a = 0, act_elements = 0;
+  for (LayerCost& l : layers) {
+    TORCH_CHECK(l.in_channels > 0 && l.out_channels > 0 && l.groups > 0 && l.in_channels % l.groups == 0,
+                "cost: layer '", l.name, "': in_channels ", l.in_channels, " / groups ", l.groups, " invalid");
+    TORCH_CHECK(static_cast<int64_t>(l.weight_bits.size()) == l.out_channels, "cost: layer '", l.name, "': ",
+                l.weight_bits.size(), " weight bit-widths for ", l.out_channels, " output channels");
+    TORCH_CHECK(l.act_bits >= 1 && l.act_bits <= 32, "cost: layer '", l.name, "': act_bits ", l.act_bits,
+                " out of range [1, 32]");
+    const int64_t d = (l.in_channels / l.groups) * l.kernel_h * l.kernel_w;
+    const double outputs = static_cast<double>(l.out_h) * l.out_w;
+    const double a = static_cast<double>(l.act_bits);
+    const double log2d = static_cast<double>(CeilLog2(d));
+    l.params = d * l.out_channels;
+    l.macs = l.bitops = l.cc = l.weight_bytes = 0;
+    for (int64_t b : l.weight_bits) {
+      TORCH_CHECK(b >= 1 && b <= 32, "cost: layer '", l.name, "': weight bits ", b, " out of range [1, 32]");
+      const double w = static_cast<double>(b);
+      l.macs += d * outputs;
+      l.bitops += d * outputs * w * a;
+      l.cc += outputs * (d * w * a + (d - 1) * (w + a + log2d - 1));
+      l.weight_bytes += d * w / 8;
+      weighted_w += d * w;
+    }
+    l.act_bytes = l.input_elements * a / 8;
+    weighted_a += l.input_elements * a;
+    act_elements += static_cast<double>(l.input_elements);
+    if (t.first_layer_macs == 0) t.first_layer_macs = l.macs;
+    t.params += l.params;
+    t.macs += l.macs;
+    t.bitops += l.bitops;
+    t.cc += l.cc;
+    t.weight_bytes += l.weight_bytes;
+    t.act_bytes_sum += l.act_bytes;
+    t.act_bytes_max = std::max(t.act_bytes_max, l.act_bytes);
+  }
+  if (t.params > 0) {
+    t.bw_eff = weighted_w / static_cast<double>(t.params);
+    t.compression_ratio = 16.0 * static_cast<double>(t.params) / weighted_w;
+  }
+  if (act_elements > 0) t.ba_eff = weighted_a / act_elements;
+  report.layers = std::move(layers);
+  return report;
+}
+
+CostReport MeasureModelCost(const torch::nn::Module& module, const std::function<at::Tensor(const at::Tensor&)>& forward,
+                            std::vector<int64_t> input_shape, int64_t input_bits) {
+  std::map<const torch::nn::Module*, std::string> names;
+  for (const auto& item : module.named_modules()) names[item.value().get()] = item.key();
+
+  const at::Tensor input = at::zeros(input_shape);
+  nn::LayerRecorder recorder;
+  {
+    at::NoGradGuard no_grad;
+    forward(input);
+  }
+  // A layer's input bits: those of the quantizer whose output tensor it consumed. The
+  // records hold their tensors, so no storage was reused during the pass.
+  std::map<const void*, int64_t> bits_by_output;
+  for (const nn::ActivationRecord& a : recorder.activations()) bits_by_output[a.output.data_ptr()] = a.bits;
+  std::vector<LayerCost> layers;
+  for (const nn::LayerRecord& r : recorder.layers()) {
+    LayerCost l;
+    auto it = names.find(r.module);
+    l.name = it != names.end() ? (it->second.empty() ? "<root>" : it->second) : "<unnamed>";
+    l.is_linear = r.is_linear;
+    l.in_channels = r.in_channels;
+    l.out_channels = r.out_channels;
+    l.groups = r.groups;
+    l.kernel_h = r.kernel_h;
+    l.kernel_w = r.kernel_w;
+    l.out_h = r.out_h;
+    l.out_w = r.out_w;
+    l.weight_bits = r.weight_bits;
+    l.input_elements = r.input_elements;
+    const auto produced = bits_by_output.find(r.input.data_ptr());
+    l.act_bits = produced != bits_by_output.end() ? produced->second
+                                                  : (r.input.data_ptr() == input.data_ptr() ? input_bits : 32);
+    layers.push_back(std::move(l));
+  }
+  return ComputeCost(std::move(layers));
+}
+
+}  // namespace mpq::cost

@@ -1,0 +1,263 @@
+// Implementations of quantizer_options.h, weight_quantization.h, qact.h and qconv.h:
+// one translation unit, since each pulls in the (slow to parse) torch::nn headers.
+#include <ATen/ATen.h>
+#include <torch/nn/functional/conv.h>
+#include <torch/nn/functional/linear.h>
+#include <torch/nn/init.h>
+
+#include <cmath>
+
+#include "lib/nn/layer_record.h"
+#include "lib/nn/qact.h"
+#include "lib/nn/qconv.h"
+#include "lib/quant/quant.h"
+
+namespace mpq::nn {
+
+const char* Name(WeightQuantizer q) {
+  switch (q) {
+    case WeightQuantizer::kNone: return "none";
+    case WeightQuantizer::kLin: return "lin";
+    case WeightQuantizer::kDorefa: return "dorefa";
+    case WeightQuantizer::kLsq: return "lsq";
+    case WeightQuantizer::kHwgq: return "hwgq";
+    case WeightQuantizer::kUhlich: return "uhlich";
+  }
+  return "?";
+}
+
+const char* Name(ActQuantizer q) {
+  switch (q) {
+    case ActQuantizer::kNone: return "none";
+    case ActQuantizer::kDorefa: return "dorefa";
+    case ActQuantizer::kPact: return "pact";
+    case ActQuantizer::kLsq: return "lsq";
+    case ActQuantizer::kHwgq: return "hwgq";
+    case ActQuantizer::kUhlich: return "uhlich";
+  }
+  return "?";
+}
+
+const char* Name(Granularity g) { return g == Granularity::kPerTensor ? "per_tensor" : "per_channel"; }
+
+// ------------------------------------------------------------------ weights
+
+WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQuantizer kind,
+                                              Granularity granularity, int64_t initial_bits,
+                                              const at::Tensor& weight) {
+  TORCH_CHECK(initial_bits == kFullPrecision || (initial_bits >= 1 && initial_bits <= 16), module.name(),
+              ": bits = ", initial_bits, " out of range; expected 1..16 or 32");
+  WeightQuantization q;
+  q.kind = kind;
+  q.granularity = granularity;
+  const int64_t groups = granularity == Granularity::kPerChannel ? weight.size(0) : 1;
+  q.bits = module.register_buffer("weight_bits", at::full({groups}, initial_bits, at::kInt));
+  const int64_t b = initial_bits == kFullPrecision ? 8 : initial_bits;
+  const at::Tensor w = weight.detach().reshape({groups, -1});
+  if (kind == WeightQuantizer::kLsq) {
+    TORCH_CHECK(b >= 2, module.name(), ": LSQ weights need >= 2 bits, got ", b);
+    const double qp = std::ldexp(1.0, static_cast<int>(b) - 1) - 1;
+    q.step = module.register_parameter("weight_step", (w.abs().mean(1) * (2.0 / std::sqrt(qp))).clamp_min(1e-8));
+  } else if (kind == WeightQuantizer::kUhlich) {
+    // delta_xmax: qmax = max|w| per group, d = qmax / (2^(b-1) - 1).
+    const at::Tensor qmax = w.abs().amax(1).clamp_min(1e-8);
+    const at::Tensor d = qmax / (std::ldexp(1.0, static_cast<int>(b) - 1) - 1);
+    q.qmax = module.register_parameter("weight_qmax", qmax);
+    q.step = module.register_parameter("weight_d", d);
+  }
+  return q;
+}
+
+at::Tensor QuantizeWeight(const WeightQuantization& q, const at::Tensor& weight) {
+  switch (q.kind) {
+    case WeightQuantizer::kNone:
+      return weight;
+    case WeightQuantizer::kLin:
+      return quant::LinQuantize(weight, q.bits);
+    case WeightQuantizer::kDorefa:
+      return quant::DorefaQuantizeWeight(weight, q.bits);
+    case WeightQuantizer::kHwgq:
+      return quant::HwgqQuantizeWeight(weight, q.bits);
+    case WeightQuantizer::kLsq: {
+      // LSQ takes one bit-width; a full-precision layer skips quantization.
+      const int64_t b = q.bits.max().item<int64_t>();
+      TORCH_CHECK(q.bits.min().item<int64_t>() == b, "LSQ weights: one bit-width per layer, got ", q.bits);
+      if (b == kFullPrecision) return weight;
+      const int64_t per_group = weight.numel() / q.step.numel();
+      return quant::LsqQuantize(weight, q.step, b, true, quant::LsqGradScale(per_group, b, true));
+    }
+    case WeightQuantizer::kUhlich:
+      return quant::UhlichUniformQuantize(weight, quant::RoundToPowerOfTwo(q.step), q.qmax, true);
+  }
+  TORCH_CHECK(false, "unknown weight quantizer");
+}
+
+// ------------------------------------------------------------------ QConv2d / QLinear
+
+QConv2dImpl::QConv2dImpl(QConv2dOptions options_) : options(std::move(options_)) { reset(); }
+
+void QConv2dImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.kernel_size() > 0 && o.groups() > 0 &&
+                  o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0,
+              "QConv2d: in_channels ", o.in_channels(), ", out_channels ", o.out_channels(), ", kernel_size ",
+              o.kernel_size(), " must be positive and divisible by groups ", o.groups());
+  weight = register_parameter(
+      "weight", at::empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size(), o.kernel_size()}));
+  torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
+  if (o.bias()) bias = register_parameter("bias", at::zeros({o.out_channels()}));
+  quantization = RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight);
+  weight_bits = quantization.bits;
+}
+
+at::Tensor QConv2dImpl::quantized_weight() const { return QuantizeWeight(quantization, weight); }
+
+at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels(), "QConv2d: input of shape ", x.sizes(),
+              "; expected [N, ", options.in_channels(), ", H, W]");
+  at::Tensor y = at::conv2d(x, quantized_weight(), bias, options.stride(), options.padding(), 1, options.groups());
+  if (LayerRecorder* recorder = LayerRecorder::Active()) {
+    LayerRecord r;
+    r.module = this;
+    r.in_channels = options.in_channels();
+    r.out_channels = options.out_channels();
+    r.groups = options.groups();
+    r.kernel_h = r.kernel_w = options.kernel_size();
+    r.out_h = y.size(2);
+    r.out_w = y.size(3);
+    r.weight_bits = PerChannelBits(weight_bits, options.out_channels());
+    r.input = x;
+    r.input_elements = x.numel() / x.size(0);
+    recorder->Add(std::move(r));
+  }
+  return y;
+}
+
+void QConv2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "mpq::nn::QConv2d(" << options.in_channels() << ", " << options.out_channels()
+         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
+         << ", padding=" << options.padding() << ", groups=" << options.groups()
+         << ", quantizer=" << Name(options.weight_quantizer()) << ", granularity=" << Name(options.granularity())
+         << ", bits=[" << weight_bits.min().item<int>() << ".." << weight_bits.max().item<int>() << "])";
+}
+
+QLinearImpl::QLinearImpl(QLinearOptions options_) : options(std::move(options_)) { reset(); }
+
+void QLinearImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.in_features() > 0 && o.out_features() > 0, "QLinear: in_features ", o.in_features(),
+              " and out_features ", o.out_features(), " must be positive");
+  weight = register_parameter("weight", at::empty({o.out_features(), o.in_features()}));
+  const double bound = 1.0 / std::sqrt(static_cast<double>(o.in_features()));
+  weight.data().uniform_(-bound, bound);
+  if (o.bias()) bias = register_parameter("bias", at::empty({o.out_features()}).uniform_(-bound, bound));
+  quantization = RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight);
+  weight_bits = quantization.bits;
+}
+
+at::Tensor QLinearImpl::quantized_weight() const { return QuantizeWeight(quantization, weight); }
+
+at::Tensor QLinearImpl::forward(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "QLinear: input of shape ", x.sizes(),
+              "; expected [..., ", options.in_features(), "]");
+  at::Tensor y = at::linear(x, quantized_weight(), bias);
+  if (LayerRecorder* recorder = LayerRecorder::Active()) {
+    LayerRecord r;
+    r.module = this;
+    r.is_linear = true;
+    r.in_channels = options.in_features();
+    r.out_channels = options.out_features();
+    r.weight_bits = PerChannelBits(weight_bits, options.out_features());
+    r.input = x;
+    r.input_elements = x.numel() / (x.dim() > 1 ? x.size(0) : 1);
+    recorder->Add(std::move(r));
+  }
+  return y;
+}
+
+void QLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "mpq::nn::QLinear(" << options.in_features() << ", " << options.out_features()
+         << ", quantizer=" << Name(options.weight_quantizer()) << ", granularity=" << Name(options.granularity())
+         << ", bits=[" << weight_bits.min().item<int>() << ".." << weight_bits.max().item<int>() << "])";
+}
+
+// ------------------------------------------------------------------ QAct
+
+QActImpl::QActImpl(QActOptions options_) : options(options_) { reset(); }
+
+void QActImpl::reset() {
+  const ActQuantizer q = options.quantizer();
+  const bool unsigned_only = q == ActQuantizer::kDorefa || q == ActQuantizer::kPact || q == ActQuantizer::kHwgq;
+  TORCH_CHECK(!(unsigned_only && options.is_signed()), "QAct: ", Name(q),
+              " quantizes unsigned activations only; use kLsq or kUhlich for signed inputs");
+  TORCH_CHECK(options.bits() == kFullPrecision || (options.bits() >= 1 && options.bits() <= 16),
+              "QAct: bits = ", options.bits(), " out of range; expected 1..16 or 32");
+  TORCH_CHECK(options.alpha_init() > 0, "QAct: alpha_init = ", options.alpha_init(), " must be > 0");
+  bits = register_buffer("bits", at::full({1}, options.bits(), at::kInt));
+  if (q == ActQuantizer::kPact) alpha = register_parameter("alpha", at::full({1}, options.alpha_init()));
+  if (q == ActQuantizer::kLsq) {
+    step = register_parameter("step", at::ones({1}));
+    initialized = register_buffer("initialized", at::zeros({1}, at::kInt));
+  }
+  if (q == ActQuantizer::kUhlich) {
+    const int64_t b = options.bits() == kFullPrecision ? 8 : options.bits();
+    const double levels = std::ldexp(1.0, static_cast<int>(options.is_signed() ? b - 1 : b)) - 1;
+    qmax = register_parameter("qmax", at::full({1}, options.alpha_init()));
+    step = register_parameter("d", at::full({1}, options.alpha_init() / levels));
+  }
+}
+
+int64_t QActImpl::current_bits() const { return bits.item<int64_t>(); }
+
+void QActImpl::set_bits(int64_t b) {
+  TORCH_CHECK(b == kFullPrecision || (b >= 1 && b <= 16), "QAct: bits = ", b, " out of range; expected 1..16 or 32");
+  bits.fill_(b);
+}
+
+at::Tensor QActImpl::forward(const at::Tensor& x) {
+  const int64_t b = current_bits();
+  at::Tensor y;
+  if (b == kFullPrecision || options.quantizer() == ActQuantizer::kNone) {
+    y = x;
+  } else {
+    switch (options.quantizer()) {
+      case ActQuantizer::kDorefa:
+        y = quant::DorefaQuantizeActivation(x, b);
+        break;
+      case ActQuantizer::kPact:
+        y = quant::PactQuantize(x, alpha, b);
+        break;
+      case ActQuantizer::kHwgq:
+        y = quant::HwgqQuantizeActivation(x, b);
+        break;
+      case ActQuantizer::kLsq: {
+        if (initialized.item<int>() == 0 && is_training()) {
+          at::NoGradGuard no_grad;
+          step.copy_(quant::LsqInitialStep(x, b, options.is_signed()));
+          initialized.fill_(1);
+        }
+        const int64_t per_example = x.dim() > 1 ? x.numel() / x.size(0) : x.numel();
+        y = quant::LsqQuantize(x, step, b, options.is_signed(),
+                               quant::LsqGradScale(per_example, b, options.is_signed()));
+        break;
+      }
+      case ActQuantizer::kUhlich:
+        y = quant::UhlichUniformQuantize(x, quant::RoundToPowerOfTwo(step), qmax, options.is_signed());
+        break;
+      case ActQuantizer::kNone:
+        break;
+    }
+  }
+  if (LayerRecorder* recorder = LayerRecorder::Active()) {
+    recorder->Add(ActivationRecord{this, y, options.quantizer() == ActQuantizer::kNone ? kFullPrecision : b,
+                                   x.dim() > 1 ? x.numel() / x.size(0) : x.numel()});
+  }
+  return y;
+}
+
+void QActImpl::pretty_print(std::ostream& stream) const {
+  stream << "mpq::nn::QAct(quantizer=" << Name(options.quantizer()) << ", bits=" << current_bits()
+         << ", signed=" << (options.is_signed() ? "true" : "false") << ")";
+}
+
+}  // namespace mpq::nn
