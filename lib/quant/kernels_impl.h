@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -221,6 +222,33 @@ Vec Select(const Vec& mask, const Vec& if_true, const Vec& if_false) {
   return Vec::blendv(if_false, if_true, mask);
 }
 
+Vec BitsAsVec(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return Vec(f);
+}
+
+// tanh(x) = sign(x) (1 - 2 / (exp(2|x|) + 1)): one Sleef exp instead of Sleef's
+// accurate tanh, which took 44% of the DoReFa weight kernel (perf). Absolute error
+// ~1e-7 (float rounding of the subtraction), far below any quantization step; exp
+// overflowing to +inf gives exactly 1.
+Vec FastTanh(const Vec& x) {
+  const Vec a = x.abs();
+  const Vec t = Vec(1.0f) - Vec(2.0f) / ((a + a).exp() + Vec(1.0f));
+  return t | (x & BitsAsVec(0x80000000u));  // t >= 0: copy x's sign bit
+}
+
+// 2^round(log2 a) for finite a > 0 without log2/exp2: a = m 2^e with m in [1, 2), and
+// log2 m >= 1/2 exactly when m > sqrt(2) (sqrt(2) is not a float, so there are no
+// ties). The result is the exponent-only float 2^e, doubled when the mantissa bits
+// exceed those of sqrt(2) (0x3504F3).
+Vec Pow2Round(const Vec& a) {
+  const Vec exponent_only = a & BitsAsVec(0x7f800000u);
+  const Vec mantissa = (a & BitsAsVec(0x007fffffu)) | BitsAsVec(0x3f800000u);  // m in [1, 2)
+  return Select(mantissa > Vec(1.41421356237f), exponent_only + exponent_only, exponent_only);
+}
+
+
 // ---------------------------------------------------------------- Lin (IMPQ)
 
 bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
@@ -304,7 +332,7 @@ bool DorefaWeightForward(const float* w, const int32_t* bits, int64_t groups, in
       const float m = std::tanh(stat[g]);  // max|tanh(w)| = tanh(max|w|)
       const Vec a(n / (2.0f * m)), half_n(n / 2.0f), two_over_n(2.0f / n);
       MapChunk(in, o, b, e, unused, [&](const Vec& v) {
-        return at::vec::fmadd(at::vec::fmadd(v.tanh(), a, half_n).round(), two_over_n, Vec(-1.0f));
+        return at::vec::fmadd(at::vec::fmadd(FastTanh(v), a, half_n).round(), two_over_n, Vec(-1.0f));
       });
     }
   };
@@ -335,7 +363,7 @@ void DorefaWeightBackward(const float* w, const float* grad, const int32_t* bits
     Vec acc(0.0f);
     int64_t i = b;
     for (; i + W <= e; i += W) {
-      const Vec t = Vec::loadu(in + i).tanh();
+      const Vec t = FastTanh(Vec::loadu(in + i));
       const Vec gv = Vec::loadu(gr + i);
       acc = at::vec::fmadd(gv, t, acc);
       (gv * vinv * (one - t * t)).store(o + i);
@@ -601,44 +629,39 @@ void UhlichUniformBackward(const float* x, const float* grad, const float* d, co
   }
 }
 
-// Pow2 magnitude for a >= 0 and the region it falls in: 0 zeroed, 1 raised to xmin,
-// 2 inside, 3 clipped to xmax. Scalar: the log2/exp2 pair dominates either way, and a
-// scalar loop keeps the region logic readable.
-inline float Pow2Magnitude(float a, float xmin, float xmax, bool with_zero, int* region) {
-  if (with_zero && a < 0.5f * xmin) {
-    *region = 0;
-    return 0.0f;
-  }
-  const float p = a > 0.0f ? std::exp2(std::nearbyint(std::log2(a))) : 0.0f;
-  if (p >= xmax) {
-    *region = 3;
-    return xmax;
-  }
-  if (p < xmin) {
-    *region = 1;
-    return xmin;
-  }
-  *region = 2;
-  return p;
+// Power-of-two quantization of one vector: the magnitude m and the masks of the
+// regions the backward needs. a = |x| (signed) or max(x, 0) (unsigned).
+struct Pow2Lanes {
+  Vec value;    // signed output
+  Vec zeroed;   // with_zero and a < xmin / 2 (unsigned: also x <= 0)
+  Vec raised;   // p < xmin: output xmin
+  Vec clipped;  // p >= xmax: output xmax
+};
+
+Pow2Lanes Pow2Vector(const Vec& x, const Vec& xmin, const Vec& xmax, bool is_signed, bool with_zero) {
+  const Vec zero(0.0f);
+  const Vec a = is_signed ? x.abs() : at::vec::maximum(x, zero);
+  const Vec p = Select(a > zero, Pow2Round(a), zero);
+  Pow2Lanes r;
+  r.clipped = p >= xmax;
+  Vec zeroed = with_zero ? (a < xmin * Vec(0.5f)) : zero;
+  if (!is_signed && with_zero) zeroed = zeroed | (x <= zero);
+  r.zeroed = zeroed;
+  r.raised = Vec::blendv(p < xmin, zero, r.clipped | zeroed);
+  const Vec m = Select(r.clipped, xmax, Select(r.raised, xmin, p));
+  const Vec sign = is_signed ? (x & BitsAsVec(0x80000000u)) : zero;
+  r.value = Vec::blendv(m | sign, zero, zeroed);
+  return r;
 }
 
 bool UhlichPow2Forward(const float* x, const float* xmin, const float* xmax, int64_t groups, int64_t group_size,
                        bool is_signed, bool with_zero, float* out) {
   std::atomic<bool> finite{true};
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
-    const float* in = x + g * group_size;
-    float* o = out + g * group_size;
+    const Vec lo(xmin[g]), hi(xmax[g]);
     FiniteCheck check;
-    for (int64_t i = b; i < e; ++i) {
-      check.Add(in[i]);
-      int region = 0;
-      if (!is_signed && in[i] <= 0.0f) {
-        o[i] = with_zero ? 0.0f : xmin[g];
-        continue;
-      }
-      const float m = Pow2Magnitude(std::abs(in[i]), xmin[g], xmax[g], with_zero, &region);
-      o[i] = in[i] < 0.0f ? -m : m;
-    }
+    MapChunk(x + g * group_size, out + g * group_size, b, e, check,
+             [&](const Vec& v) { return Pow2Vector(v, lo, hi, is_signed, with_zero).value; });
     if (!check.Ok()) finite = false;
   });
   return finite;
@@ -649,25 +672,36 @@ void UhlichPow2Backward(const float* x, const float* grad, const float* xmin, co
                         double* grad_xmax) {
   std::vector<double> partials(NumTasks(groups, group_size) * 2, 0.0);
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const Vec lo(xmin[g]), hi(xmax[g]), zero(0.0f), one(1.0f);
     const float* in = x + g * group_size;
     const float* gr = grad + g * group_size;
     float* o = grad_x + g * group_size;
-    double smin = 0, smax = 0;
-    for (int64_t i = b; i < e; ++i) {
-      if (!is_signed && in[i] <= 0.0f) {
-        o[i] = 0.0f;
-        if (!with_zero) smin += gr[i];
-        continue;
-      }
-      int region = 0;
-      Pow2Magnitude(std::abs(in[i]), xmin[g], xmax[g], with_zero, &region);
-      const float sign = in[i] < 0.0f ? -1.0f : 1.0f;
-      o[i] = region == 3 ? 0.0f : gr[i];
-      if (region == 1) smin += sign * gr[i];
-      if (region == 3) smax += sign * gr[i];
+    Vec acc_min(0.0f), acc_max(0.0f);
+    auto step = [&](const Vec& v, const Vec& gv, Vec* dx) {
+      const Pow2Lanes r = Pow2Vector(v, lo, hi, is_signed, with_zero);
+      // sign(x) g for signed quantizers; unsigned outputs are >= 0.
+      const Vec signed_g = is_signed ? (gv ^ (v & BitsAsVec(0x80000000u))) : gv;
+      acc_min = acc_min + (signed_g & r.raised);
+      acc_max = acc_max + (signed_g & r.clipped);
+      // STE: pass g except where clipped to xmax (and, unsigned, where x <= 0).
+      Vec blocked = r.clipped;
+      if (!is_signed) blocked = blocked | (v <= zero);
+      *dx = Vec::blendv(gv, zero, blocked);
+    };
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      Vec dx;
+      step(Vec::loadu(in + i), Vec::loadu(gr + i), &dx);
+      dx.store(o + i);
     }
-    partials[task * 2] = smin;
-    partials[task * 2 + 1] = smax;
+    if (i < e) {
+      // Zero-filled tail lanes: x = 0 with g = 0 contribute nothing to the sums.
+      Vec dx;
+      step(Vec::loadu(in + i, e - i), Vec::loadu(gr + i, e - i), &dx);
+      dx.store(o + i, e - i);
+    }
+    partials[task * 2] = HorizontalSum(acc_min);
+    partials[task * 2 + 1] = HorizontalSum(acc_max);
   });
   const std::vector<double> totals = CombinePartials(partials, groups, group_size, 2);
   for (int64_t g = 0; g < groups; ++g) {
