@@ -37,13 +37,19 @@ CostReport ComputeCost(std::vector<LayerCost> layers) {
     const double log2d = static_cast<double>(CeilLog2(d));
     l.params = d * l.out_channels;
     l.macs = l.bitops = l.cc = l.weight_bytes = 0;
+    l.channel_bitops.clear();
+    l.channel_cc.clear();
+    l.channel_weight_bytes.clear();
     for (int64_t b : l.weight_bits) {
       TORCH_CHECK(b >= 1 && b <= 32, "cost: layer '", l.name, "': weight bits ", b, " out of range [1, 32]");
       const double w = static_cast<double>(b);
+      l.channel_bitops.push_back(d * outputs * w * a);
+      l.channel_cc.push_back(outputs * (d * w * a + (d - 1) * (w + a + log2d - 1)));
+      l.channel_weight_bytes.push_back(d * w / 8);
       l.macs += d * outputs;
-      l.bitops += d * outputs * w * a;
-      l.cc += outputs * (d * w * a + (d - 1) * (w + a + log2d - 1));
-      l.weight_bytes += d * w / 8;
+      l.bitops += l.channel_bitops.back();
+      l.cc += l.channel_cc.back();
+      l.weight_bytes += l.channel_weight_bytes.back();
       weighted_w += d * w;
     }
     l.act_bytes = l.input_elements * a / 8;

@@ -41,9 +41,11 @@ struct LayerCost {
   int64_t act_bits = 32;             // bits of this layer's input activation
   int64_t input_elements = 0;        // per example
 
-  // Costs (filled by ComputeCost).
+  // Costs (filled by ComputeCost): layer totals, and per output channel (the group of
+  // kernel-wise precision) for BitOps, C_C and weight size. MACs per channel = macs / C_out.
   int64_t params = 0;
   double macs = 0, bitops = 0, cc = 0, weight_bytes = 0, act_bytes = 0;
+  std::vector<double> channel_bitops, channel_cc, channel_weight_bytes;
 };
 
 struct CostTotals {

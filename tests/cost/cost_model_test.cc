@@ -56,6 +56,10 @@ TEST(CostModelTest, HandComputedConvolution) {
   EXPECT_DOUBLE_EQ(r.totals.bw_eff, 4.5);
   EXPECT_DOUBLE_EQ(r.totals.ba_eff, 4);
   EXPECT_DOUBLE_EQ(r.totals.compression_ratio, 16 / 4.5);
+  // Per output channel (kernel-wise groups).
+  EXPECT_EQ(r.layers[0].channel_cc, (std::vector<double>{30464, 47616, 47616, 81920}));
+  EXPECT_EQ(r.layers[0].channel_bitops, (std::vector<double>{27 * 64 * 2 * 4, 27 * 64 * 4 * 4, 27 * 64 * 4 * 4, 27 * 64 * 8 * 4}));
+  EXPECT_EQ(r.layers[0].channel_weight_bytes, (std::vector<double>{6.75, 13.5, 13.5, 27}));
 }
 
 TEST(CostModelTest, TwoLayersSumAndTakeTheActivationMaximum) {
