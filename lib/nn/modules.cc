@@ -98,12 +98,12 @@ QConv2dImpl::QConv2dImpl(QConv2dOptions options_) : options(std::move(options_))
 
 void QConv2dImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.kernel_size() > 0 && o.groups() > 0 &&
+  const int64_t kh = (*o.kernel_size())[0], kw = (*o.kernel_size())[1];
+  TORCH_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && kh > 0 && kw > 0 && o.groups() > 0 &&
                   o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0,
               "QConv2d: in_channels ", o.in_channels(), ", out_channels ", o.out_channels(), ", kernel_size ",
               o.kernel_size(), " must be positive and divisible by groups ", o.groups());
-  weight = register_parameter(
-      "weight", at::empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size(), o.kernel_size()}));
+  weight = register_parameter("weight", at::empty({o.out_channels(), o.in_channels() / o.groups(), kh, kw}));
   torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
   if (o.bias()) bias = register_parameter("bias", at::zeros({o.out_channels()}));
   quantization = RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight);
@@ -115,14 +115,15 @@ at::Tensor QConv2dImpl::quantized_weight() const { return QuantizeWeight(quantiz
 at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels(), "QConv2d: input of shape ", x.sizes(),
               "; expected [N, ", options.in_channels(), ", H, W]");
-  at::Tensor y = at::conv2d(x, quantized_weight(), bias, options.stride(), options.padding(), 1, options.groups());
+  at::Tensor y = at::conv2d(x, quantized_weight(), bias, *options.stride(), *options.padding(), 1, options.groups());
   if (LayerRecorder* recorder = LayerRecorder::Active()) {
     LayerRecord r;
     r.module = this;
     r.in_channels = options.in_channels();
     r.out_channels = options.out_channels();
     r.groups = options.groups();
-    r.kernel_h = r.kernel_w = options.kernel_size();
+    r.kernel_h = (*options.kernel_size())[0];
+    r.kernel_w = (*options.kernel_size())[1];
     r.out_h = y.size(2);
     r.out_w = y.size(3);
     r.weight_bits = PerChannelBits(weight_bits, options.out_channels());
@@ -248,9 +249,11 @@ at::Tensor QActImpl::forward(const at::Tensor& x) {
         break;
     }
   }
-  if (LayerRecorder* recorder = LayerRecorder::Active()) {
-    recorder->Add(ActivationRecord{this, y, options.quantizer() == ActQuantizer::kNone ? kFullPrecision : b,
-                                   x.dim() > 1 ? x.numel() / x.size(0) : x.numel()});
+  // Only a quantizer produces a known bit-width: a kNone QAct passes its input through
+  // (the network input keeps its own bits in the cost model).
+  LayerRecorder* recorder = LayerRecorder::Active();
+  if (recorder != nullptr && options.quantizer() != ActQuantizer::kNone) {
+    recorder->Add(ActivationRecord{this, y, b, x.dim() > 1 ? x.numel() / x.size(0) : x.numel()});
   }
   return y;
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/expanding_array.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 
@@ -25,14 +26,15 @@
 
 namespace mpq::nn {
 
+// kernel_size, stride and padding take one value or {height, width}, as torch's.
 struct QConv2dOptions {
-  QConv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+  QConv2dOptions(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
   TORCH_ARG(int64_t, in_channels);
   TORCH_ARG(int64_t, out_channels);
-  TORCH_ARG(int64_t, kernel_size);
-  TORCH_ARG(int64_t, stride) = 1;                                    // default 1
-  TORCH_ARG(int64_t, padding) = 0;                                   // default 0
+  TORCH_ARG(torch::ExpandingArray<2>, kernel_size);
+  TORCH_ARG(torch::ExpandingArray<2>, stride) = 1;                   // default 1
+  TORCH_ARG(torch::ExpandingArray<2>, padding) = 0;                  // default 0
   TORCH_ARG(int64_t, groups) = 1;                                    // default 1 (depthwise: in_channels)
   TORCH_ARG(bool, bias) = false;                                     // default off (BN follows)
   TORCH_ARG(WeightQuantizer, weight_quantizer) = WeightQuantizer::kLin;  // default IMPQ's Lin

@@ -1,0 +1,46 @@
+#include "lib/models/model.h"
+
+#include <ATen/ATen.h>
+
+namespace mpq::models {
+
+QConvBnImpl::QConvBnImpl(QConvBnOptions options_, QuantConfig quant_) : options(options_), quant(quant_) { reset(); }
+
+void QConvBnImpl::reset() {
+  const bool quantized = !options.is_input() || quant.quantize_first_and_last;
+  act = register_module("act", nn::QAct(nn::QActOptions(options.is_input() ? nn::ActQuantizer::kNone : quant.act_quantizer)
+                                            .bits(options.is_input() ? nn::kFullPrecision : quant.act_bits)));
+  torch::ExpandingArray<2> padding = options.padding();
+  for (int d = 0; d < 2; ++d) {
+    if ((*padding)[d] < 0) (*padding)[d] = (*options.kernel())[d] / 2;
+  }
+  conv = register_module(
+      "conv", nn::QConv2d(nn::QConv2dOptions(options.in(), options.out(), options.kernel())
+                              .stride(options.stride())
+                              .padding(padding)
+                              .groups(options.groups())
+                              .weight_quantizer(quant.weight_quantizer)
+                              .granularity(quant.granularity)
+                              .bits(quantized ? quant.weight_bits : nn::kFullPrecision)));
+  bn = register_module("bn", torch::nn::BatchNorm2d(options.out()));
+}
+
+at::Tensor QConvBnImpl::forward(const at::Tensor& x) {
+  at::Tensor y = bn(conv(act(x)));
+  return options.relu() ? at::relu(y) : y;
+}
+
+nn::QAct MakeClassifierAct(const QuantConfig& quant) {
+  const bool quantized = quant.quantize_first_and_last;
+  return nn::QAct(nn::QActOptions(quantized ? quant.act_quantizer : nn::ActQuantizer::kNone)
+                      .bits(quantized ? quant.act_bits : nn::kFullPrecision));
+}
+
+nn::QLinear MakeClassifier(int64_t in_features, int64_t classes, const QuantConfig& quant) {
+  return nn::QLinear(nn::QLinearOptions(in_features, classes)
+                         .weight_quantizer(quant.weight_quantizer)
+                         .granularity(quant.granularity)
+                         .bits(quant.quantize_first_and_last ? quant.weight_bits : nn::kFullPrecision));
+}
+
+}  // namespace mpq::models

@@ -1,0 +1,89 @@
+// model.h — what every network of the zoo shares: quantization settings, the options a
+// model is built with, the Model base class, and the conv-BN unit they are made of.
+//
+//   ModelOptions o;
+//   o.in_channels = 1;  o.num_classes = 10;  o.image_size = 32;       // Fashion-MNIST padded to 32
+//   o.quant.weight_bits = 4;  o.quant.act_quantizer = nn::ActQuantizer::kPact;  o.quant.act_bits = 4;
+//   std::shared_ptr<Model> net = (*FindModel("resnet20"))->make(o);    // registry.h
+//
+// Quantization placement (IMPQ's and EdMIPS's code): every convolution and the classifier
+// are QConv2d/QLinear; the activation feeding each of them goes through a QAct, except
+// the network input (the image is not requantized; the cost model counts it as 8-bit).
+// `quantize_first_and_last = false` keeps the first convolution and the classifier at
+// full precision, as EdMIPS does; IMPQ quantizes them.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/expanding_array.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <string>
+
+#include "lib/nn/qact.h"
+#include "lib/nn/qconv.h"
+
+namespace mpq::models {
+
+struct QuantConfig {
+  nn::WeightQuantizer weight_quantizer = nn::WeightQuantizer::kLin;  // default IMPQ's Lin
+  nn::Granularity granularity = nn::Granularity::kPerChannel;         // default kernel-wise
+  int64_t weight_bits = nn::kFullPrecision;                           // default 32 (FP)
+  nn::ActQuantizer act_quantizer = nn::ActQuantizer::kNone;           // default none
+  int64_t act_bits = nn::kFullPrecision;                              // default 32
+  bool quantize_first_and_last = true;                                // default on (IMPQ)
+};
+
+struct ModelOptions {
+  int64_t in_channels = 3;    // default 3 (RGB); 1 for Fashion-MNIST
+  int64_t num_classes = 10;   // default 10
+  int64_t image_size = 32;    // input height = width; default 32 (CIFAR nets)
+  QuantConfig quant;
+  // ResNet-20 only: "A" = identity shortcut, zero-padded channels and stride-2
+  // subsampling when the shape changes (He et al. 2016, sec. 4.2: 0.27M params);
+  // "B" = 1x1 conv + BN projection there. Default "A".
+  std::string shortcut = "A";
+};
+
+// Model: a network of the zoo. forward takes [N, in_channels, image_size, image_size].
+class Model : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& x) = 0;
+};
+
+// QConvBn: [QAct] -> QConv2d -> BatchNorm2d [-> ReLU]. The QAct quantizes the unit's
+// input (unsigned: inputs follow a ReLU) unless `is_input` (the network's image).
+struct QConvBnOptions {
+  QConvBnOptions(int64_t in, int64_t out, torch::ExpandingArray<2> kernel) : in_(in), out_(out), kernel_(kernel) {}
+  TORCH_ARG(int64_t, in);
+  TORCH_ARG(int64_t, out);
+  TORCH_ARG(torch::ExpandingArray<2>, kernel);
+  TORCH_ARG(torch::ExpandingArray<2>, stride) = 1;
+  TORCH_ARG(torch::ExpandingArray<2>, padding) = -1;  // -1: kernel / 2 in that dimension
+  TORCH_ARG(int64_t, groups) = 1;
+  TORCH_ARG(bool, relu) = true;
+  TORCH_ARG(bool, is_input) = false;  // first layer: no activation quantizer; FP unless configured
+};
+
+class QConvBnImpl : public torch::nn::Cloneable<QConvBnImpl> {
+ public:
+  QConvBnImpl(QConvBnOptions options, QuantConfig quant);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x);
+
+  QConvBnOptions options;
+  QuantConfig quant;
+  nn::QAct act{nullptr};
+  nn::QConv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+};
+TORCH_MODULE(QConvBn);
+
+// [QAct] -> QLinear, the classifier (full precision when !quantize_first_and_last).
+nn::QAct MakeClassifierAct(const QuantConfig& quant);
+nn::QLinear MakeClassifier(int64_t in_features, int64_t classes, const QuantConfig& quant);
+
+}  // namespace mpq::models

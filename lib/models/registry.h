@@ -1,0 +1,36 @@
+// registry.h — the explicit list of networks the runner, tests and benchmarks use.
+//
+//   absl::StatusOr<const ModelEntry*> entry = FindModel("mobilenet_v1");  // error lists the names
+//   ModelOptions o;  o.num_classes = 1000;  o.image_size = (*entry)->default_image_size;
+//   std::shared_ptr<Model> net = (*entry)->make(o);
+//
+// Each entry carries the published size and cost it is tested against
+// (tests/models/models_test.cc), with the source of those numbers. Adding a network =
+// one row in registry.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "lib/models/model.h"
+
+namespace mpq::models {
+
+struct ModelEntry {
+  const char* name;
+  const char* dataset_family;     // "cifar" (32x32, 10 classes) or "imagenet" (1000 classes)
+  int64_t default_image_size;
+  int64_t default_classes;
+  std::shared_ptr<Model> (*make)(const ModelOptions& options);
+  double published_params_m;      // parameters in millions, incl. BN and biases
+  double published_macs_m;        // multiply-accumulates in millions at the defaults
+  const char* published_source;
+};
+
+absl::Span<const ModelEntry> Models();
+absl::StatusOr<const ModelEntry*> FindModel(absl::string_view name);
+
+}  // namespace mpq::models
