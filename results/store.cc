@@ -1,0 +1,431 @@
+#include "results/store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace mpq::results {
+namespace {
+
+// Migration i takes the schema from version i to i + 1. Append; never edit a shipped one.
+const char* const kMigrations[] = {
+    // 0 -> 1: initial schema.
+    R"sql(
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  spec_hash TEXT NOT NULL,
+  code_version TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  device TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+  error TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  finished_at REAL
+);
+CREATE INDEX runs_by_spec_hash ON runs(spec_hash, id);
+CREATE TABLE metrics(
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  step INTEGER NOT NULL,
+  epoch REAL NOT NULL,
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  wall_time REAL NOT NULL
+);
+CREATE INDEX metrics_by_run ON metrics(run_id, name, step);
+CREATE TABLE results(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+  dataset TEXT NOT NULL,
+  test_top1 REAL, test_top5 REAL, val_top1 REAL,
+  bitops REAL, cc REAL, weight_bytes REAL, act_bytes_sum REAL, act_bytes_max REAL,
+  bw_eff REAL, ba_eff REAL, compression_ratio REAL,
+  extra_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE allocations(
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  iteration INTEGER NOT NULL,
+  layer TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('weight', 'activation')),
+  group_index INTEGER NOT NULL,
+  bits INTEGER NOT NULL CHECK (bits BETWEEN 1 AND 32),
+  PRIMARY KEY (run_id, iteration, layer, kind, group_index)
+);
+CREATE TABLE checkpoints(
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  epoch INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  PRIMARY KEY (run_id, epoch)
+);
+)sql",
+};
+constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kNumMigrations == kSchemaVersion, "one migration per schema version");
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A prepared statement; errors carry sqlite's message.
+class Statement {
+ public:
+  Statement(sqlite3* db, const std::string& sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Statement& Bind(int i, int64_t v) { return Check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& Bind(int i, double v) { return Check(sqlite3_bind_double(stmt_, i, v)); }
+  Statement& Bind(int i, const std::string& v) {
+    return Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& Bind(int i, const std::optional<double>& v) {
+    return v ? Bind(i, *v) : Check(sqlite3_bind_null(stmt_, i));
+  }
+  // SQLITE_ROW -> true, SQLITE_DONE -> false; anything else is recorded in rc().
+  bool Step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) rc_ = rc;
+    return rc == SQLITE_ROW;
+  }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::optional<double> OptionalDouble(int col) const {
+    return IsNull(col) ? std::nullopt : std::optional<double>(Double(col));
+  }
+  std::string Text(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  int columns() const { return sqlite3_column_count(stmt_); }
+  bool read_only() const { return sqlite3_stmt_readonly(stmt_) != 0; }
+  const char* column_name(int col) const { return sqlite3_column_name(stmt_, col); }
+  int rc() const { return rc_; }
+
+ private:
+  Statement& Check(int rc) {
+    if (rc != SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+RunRecord ReadRun(const Statement& s) {
+  RunRecord r;
+  r.id = s.Int(0);
+  r.name = s.Text(1);
+  r.spec_json = s.Text(2);
+  r.spec_hash = s.Text(3);
+  r.code_version = s.Text(4);
+  r.seed = s.Int(5);
+  r.host = s.Text(6);
+  r.device = s.Text(7);
+  r.status = s.Text(8);
+  r.error = s.Text(9);
+  r.created_at = s.Double(10);
+  r.finished_at = s.OptionalDouble(11);
+  return r;
+}
+
+constexpr char kRunColumns[] =
+    "id, name, spec_json, spec_hash, code_version, seed, host, device, status, error, created_at, finished_at";
+
+}  // namespace
+
+const char* RunStatusName(RunStatus s) {
+  switch (s) {
+    case RunStatus::kRunning: return "running";
+    case RunStatus::kFinished: return "finished";
+    case RunStatus::kFailed: return "failed";
+    case RunStatus::kInterrupted: return "interrupted";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path, int busy_timeout_ms) {
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::absolute(path, ec).parent_path();
+  if (!std::filesystem::is_directory(parent, ec)) {
+    return absl::NotFoundError(absl::StrCat("results database ", path, ": directory ", parent.string(),
+                                            " does not exist"));
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("results database ", path, ": cannot open (", message, ")"));
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  std::unique_ptr<ResultStore> store(new ResultStore(db, path));
+  // journal_mode=WAL reads the file: a non-database file fails here with a clear message.
+  if (absl::Status s = store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  return store;
+}
+
+ResultStore::~ResultStore() { sqlite3_close(db_); }
+
+absl::Status ResultStore::Error(const std::string& what) const {
+  const int code = sqlite3_errcode(db_);
+  const std::string message = absl::StrCat("results database ", path_, ": ", what, " (", sqlite3_errmsg(db_), ")");
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(message + "; locked by another process");
+  if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM) return absl::PermissionDeniedError(message);
+  if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) return absl::DataLossError(message);
+  return absl::InternalError(message);
+}
+
+absl::Status ResultStore::Exec(const std::string& sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    sqlite3_free(error);
+    return Error("cannot execute " + sql.substr(0, sql.find_first_of("(;")));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Body>
+absl::Status ResultStore::Transaction(Body body) {
+  // BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so
+  // a transaction never fails half-way on a lock upgrade.
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status s = body();
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) {
+    char* ignored = nullptr;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, &ignored);
+    sqlite3_free(ignored);
+  }
+  return s;
+}
+
+absl::StatusOr<int> ResultStore::SchemaVersion() {
+  Statement s(db_, "PRAGMA user_version");
+  if (!s.ok() || !s.Step()) return Error("cannot read the schema version");
+  return static_cast<int>(s.Int(0));
+}
+
+absl::Status ResultStore::Migrate() {
+  for (;;) {
+    absl::StatusOr<int> version = SchemaVersion();
+    if (!version.ok()) return version.status();
+    if (*version > kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat("results database ", path_, ": schema version ", *version,
+                                                        " is newer than this build supports (", kSchemaVersion,
+                                                        "); use a newer mpqbench"));
+    }
+    if (*version == kSchemaVersion) return absl::OkStatus();
+    // Re-check inside the write lock: another process may have migrated meanwhile.
+    absl::Status s = Transaction([&]() -> absl::Status {
+      absl::StatusOr<int> current = SchemaVersion();
+      if (!current.ok()) return current.status();
+      if (*current != *version) return absl::OkStatus();
+      if (absl::Status e = Exec(kMigrations[*version]); !e.ok()) return e;
+      return Exec(absl::StrCat("PRAGMA user_version = ", *version + 1));
+    });
+    if (!s.ok()) return s;
+  }
+}
+
+absl::StatusOr<int64_t> ResultStore::CreateRun(const NewRun& run) {
+  int64_t id = 0;
+  absl::Status s = Transaction([&]() -> absl::Status {
+    Statement st(db_,
+                 "INSERT INTO runs(name, spec_json, spec_hash, code_version, seed, host, device, status, created_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)");
+    st.Bind(1, run.name).Bind(2, run.spec_json).Bind(3, run.spec_hash).Bind(4, run.code_version);
+    st.Bind(5, run.seed).Bind(6, run.host).Bind(7, run.device).Bind(8, Now());
+    st.Step();
+    if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot insert run " + run.name);
+    id = sqlite3_last_insert_rowid(db_);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return id;
+}
+
+absl::Status ResultStore::AddMetrics(int64_t run, const std::vector<Metric>& metrics) {
+  return Transaction([&]() -> absl::Status {
+    Statement st(db_, "INSERT INTO metrics(run_id, step, epoch, name, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)");
+    const double now = Now();
+    for (const Metric& m : metrics) {
+      st.Bind(1, run).Bind(2, m.step).Bind(3, m.epoch).Bind(4, m.name).Bind(5, m.value).Bind(6, now);
+      st.Step();
+      if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot insert metric ", m.name, " of run ", run));
+      st.Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ResultStore::AddAllocation(int64_t run, int64_t iteration, const std::vector<GroupBits>& allocation) {
+  return Transaction([&]() -> absl::Status {
+    Statement st(db_,
+                 "INSERT OR REPLACE INTO allocations(run_id, iteration, layer, kind, group_index, bits) "
+                 "VALUES (?, ?, ?, ?, ?, ?)");
+    for (const GroupBits& g : allocation) {
+      st.Bind(1, run).Bind(2, iteration).Bind(3, g.layer).Bind(4, std::string(g.is_weight ? "weight" : "activation"));
+      st.Bind(5, g.group).Bind(6, g.bits);
+      st.Step();
+      if (!st.ok() || st.rc() != SQLITE_OK) {
+        return Error(absl::StrCat("cannot store bits ", g.bits, " of ", g.layer, "[", g.group, "], run ", run));
+      }
+      st.Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ResultStore::AddCheckpoint(int64_t run, int64_t epoch, const std::string& checkpoint_path) {
+  return Transaction([&]() -> absl::Status {
+    Statement st(db_, "INSERT OR REPLACE INTO checkpoints(run_id, epoch, path, created_at) VALUES (?, ?, ?, ?)");
+    st.Bind(1, run).Bind(2, epoch).Bind(3, checkpoint_path).Bind(4, Now());
+    st.Step();
+    if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot record checkpoint of run ", run));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ResultStore::FinishRun(int64_t run, const FinalResult& r) {
+  return Transaction([&]() -> absl::Status {
+    Statement st(db_,
+                 "INSERT OR REPLACE INTO results(run_id, dataset, test_top1, test_top5, val_top1, bitops, cc, "
+                 "weight_bytes, act_bytes_sum, act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.Bind(1, run).Bind(2, r.dataset).Bind(3, r.test_top1).Bind(4, r.test_top5).Bind(5, r.val_top1);
+    st.Bind(6, r.bitops).Bind(7, r.cc).Bind(8, r.weight_bytes).Bind(9, r.act_bytes_sum).Bind(10, r.act_bytes_max);
+    st.Bind(11, r.bw_eff).Bind(12, r.ba_eff).Bind(13, r.compression_ratio).Bind(14, r.extra_json);
+    st.Step();
+    if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot store the result of run ", run));
+    Statement mark(db_, "UPDATE runs SET status = 'finished', error = '', finished_at = ? WHERE id = ?");
+    mark.Bind(1, Now()).Bind(2, run);
+    mark.Step();
+    if (!mark.ok() || mark.rc() != SQLITE_OK || sqlite3_changes(db_) != 1) {
+      return absl::NotFoundError(absl::StrCat("results database ", path_, ": no run ", run));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ResultStore::MarkRun(int64_t run, RunStatus status, const std::string& error) {
+  return Transaction([&]() -> absl::Status {
+    Statement st(db_, "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?");
+    st.Bind(1, std::string(RunStatusName(status))).Bind(2, error);
+    if (status == RunStatus::kRunning) {
+      st.Bind(3, std::optional<double>());
+    } else {
+      st.Bind(3, Now());
+    }
+    st.Bind(4, run);
+    st.Step();
+    if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot update run ", run));
+    if (sqlite3_changes(db_) != 1) return absl::NotFoundError(absl::StrCat("results database ", path_, ": no run ", run));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<RunRecord>> ResultStore::ListRuns() {
+  Statement st(db_, absl::StrCat("SELECT ", kRunColumns, " FROM runs ORDER BY id"));
+  std::vector<RunRecord> runs;
+  while (st.Step()) runs.push_back(ReadRun(st));
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot list runs");
+  return runs;
+}
+
+absl::StatusOr<RunRecord> ResultStore::GetRun(int64_t run) {
+  Statement st(db_, absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"));
+  st.Bind(1, run);
+  if (st.Step()) return ReadRun(st);
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot read run ", run));
+  return absl::NotFoundError(absl::StrCat("results database ", path_, ": no run ", run));
+}
+
+absl::StatusOr<std::optional<RunRecord>> ResultStore::LatestRunWithSpecHash(const std::string& spec_hash) {
+  Statement st(db_, absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE spec_hash = ? ORDER BY id DESC LIMIT 1"));
+  st.Bind(1, spec_hash);
+  if (st.Step()) return std::optional<RunRecord>(ReadRun(st));
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot look up spec hash " + spec_hash);
+  return std::optional<RunRecord>();
+}
+
+absl::StatusOr<std::optional<FinalResult>> ResultStore::GetResult(int64_t run) {
+  Statement st(db_,
+               "SELECT dataset, test_top1, test_top5, val_top1, bitops, cc, weight_bytes, act_bytes_sum, "
+               "act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json FROM results WHERE run_id = ?");
+  st.Bind(1, run);
+  if (!st.Step()) {
+    if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot read the result of run ", run));
+    return std::optional<FinalResult>();
+  }
+  FinalResult r;
+  r.dataset = st.Text(0);
+  r.test_top1 = st.OptionalDouble(1);
+  r.test_top5 = st.OptionalDouble(2);
+  r.val_top1 = st.OptionalDouble(3);
+  r.bitops = st.OptionalDouble(4);
+  r.cc = st.OptionalDouble(5);
+  r.weight_bytes = st.OptionalDouble(6);
+  r.act_bytes_sum = st.OptionalDouble(7);
+  r.act_bytes_max = st.OptionalDouble(8);
+  r.bw_eff = st.OptionalDouble(9);
+  r.ba_eff = st.OptionalDouble(10);
+  r.compression_ratio = st.OptionalDouble(11);
+  r.extra_json = st.Text(12);
+  return std::optional<FinalResult>(r);
+}
+
+absl::StatusOr<std::vector<Metric>> ResultStore::GetMetrics(int64_t run) {
+  Statement st(db_, "SELECT step, epoch, name, value FROM metrics WHERE run_id = ? ORDER BY rowid");
+  st.Bind(1, run);
+  std::vector<Metric> out;
+  while (st.Step()) out.push_back({st.Int(0), st.Double(1), st.Text(2), st.Double(3)});
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot read metrics of run ", run));
+  return out;
+}
+
+absl::StatusOr<std::vector<GroupBits>> ResultStore::GetAllocation(int64_t run, int64_t iteration) {
+  Statement st(db_,
+               "SELECT layer, kind, group_index, bits FROM allocations WHERE run_id = ? AND iteration = ? "
+               "ORDER BY rowid");
+  st.Bind(1, run).Bind(2, iteration);
+  std::vector<GroupBits> out;
+  while (st.Step()) out.push_back({st.Text(0), st.Text(1) == "weight", st.Int(2), st.Int(3)});
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot read the allocation of run ", run));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> ResultStore::QueryText(const std::string& sql) {
+  Statement st(db_, sql);
+  if (!st.ok()) return Error("cannot prepare query");
+  if (!st.read_only()) {
+    return absl::InvalidArgumentError(absl::StrCat("results database ", path_, ": query must be read-only: ", sql));
+  }
+  std::vector<std::vector<std::string>> rows(1);
+  for (int c = 0; c < st.columns(); ++c) rows[0].push_back(st.column_name(c));
+  while (st.Step()) {
+    std::vector<std::string> row;
+    for (int c = 0; c < st.columns(); ++c) row.push_back(st.Text(c));
+    rows.push_back(std::move(row));
+  }
+  if (st.rc() != SQLITE_OK) return Error("query failed");
+  return rows;
+}
+
+}  // namespace mpq::results

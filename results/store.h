@@ -1,0 +1,122 @@
+// store.h — the SQLite results store: every run, its metrics over time, its final
+// numbers, per-group bit allocations and checkpoints, in one database file.
+//
+//   absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open("results/mpqbench.db");
+//   if (!store.ok()) return store.status();                     // names the path and the problem
+//   absl::StatusOr<int64_t> run = (*store)->CreateRun(new_run);  // status "running"
+//   (*store)->AddMetrics(*run, {{step, epoch, "train_loss", 0.41}});
+//   (*store)->FinishRun(*run, result);                            // status "finished"
+//
+// Durability and concurrency: WAL journal, synchronous=FULL, a 30 s busy timeout, and
+// every write is one BEGIN IMMEDIATE transaction (retried while another writer holds the
+// lock), so several processes can write one file at once, and a process killed at any
+// point leaves the database consistent with every earlier commit intact.
+//
+// Schema versions live in PRAGMA user_version; Open() applies the migrations in
+// store.cc in order, each in its own transaction, and refuses a database newer than
+// this build. docs/results.md documents the tables.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+struct sqlite3;
+
+namespace mpq::results {
+
+inline constexpr int kSchemaVersion = 1;
+
+enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted };
+const char* RunStatusName(RunStatus s);
+
+struct NewRun {
+  std::string name;          // experiment target, e.g. "quickstart_fp32"
+  std::string spec_json;     // the full spec as run
+  std::string spec_hash;     // identity: hash of spec_json + code_version
+  std::string code_version;  // e.g. git describe of the build
+  int64_t seed = 0;
+  std::string host;
+  std::string device;        // e.g. "cpu (2 threads)"
+};
+
+struct RunRecord {
+  int64_t id = 0;
+  std::string name, spec_json, spec_hash, code_version, host, device, status, error;
+  int64_t seed = 0;
+  double created_at = 0;                  // unix seconds
+  std::optional<double> finished_at;
+};
+
+struct Metric {
+  int64_t step = 0;
+  double epoch = 0;
+  std::string name;   // e.g. "train_loss", "val_top1"
+  double value = 0;
+};
+
+struct FinalResult {
+  std::string dataset;       // the dataset actually used
+  std::optional<double> test_top1, test_top5, val_top1;
+  std::optional<double> bitops, cc, weight_bytes, act_bytes_sum, act_bytes_max;
+  std::optional<double> bw_eff, ba_eff, compression_ratio;
+  std::string extra_json = "{}";
+};
+
+struct GroupBits {
+  std::string layer;
+  bool is_weight = true;     // weight group, else activation group
+  int64_t group = 0;         // output channel (kernel-wise) or 0
+  int64_t bits = 32;
+};
+
+class ResultStore {
+ public:
+  // Opens (creating if needed) and migrates the database at `path`. A write waits up to
+  // `busy_timeout_ms` for another process's transaction, then fails as "locked".
+  static absl::StatusOr<std::unique_ptr<ResultStore>> Open(const std::string& path, int busy_timeout_ms = 30000);
+  ~ResultStore();
+  ResultStore(const ResultStore&) = delete;
+  ResultStore& operator=(const ResultStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  absl::StatusOr<int> SchemaVersion();
+
+  absl::StatusOr<int64_t> CreateRun(const NewRun& run);
+  absl::Status AddMetrics(int64_t run, const std::vector<Metric>& metrics);
+  absl::Status AddAllocation(int64_t run, int64_t iteration, const std::vector<GroupBits>& allocation);
+  absl::Status AddCheckpoint(int64_t run, int64_t epoch, const std::string& checkpoint_path);
+  // Stores the final result and marks the run finished, in one transaction.
+  absl::Status FinishRun(int64_t run, const FinalResult& result);
+  absl::Status MarkRun(int64_t run, RunStatus status, const std::string& error = "");
+
+  absl::StatusOr<std::vector<RunRecord>> ListRuns();
+  absl::StatusOr<RunRecord> GetRun(int64_t run);
+  // The newest run with this spec hash, if any (for caching and resuming).
+  absl::StatusOr<std::optional<RunRecord>> LatestRunWithSpecHash(const std::string& spec_hash);
+  absl::StatusOr<std::optional<FinalResult>> GetResult(int64_t run);
+  absl::StatusOr<std::vector<Metric>> GetMetrics(int64_t run);
+  absl::StatusOr<std::vector<GroupBits>> GetAllocation(int64_t run, int64_t iteration);
+
+  // Runs a read-only query and returns rows of text cells (header first), for the CLI.
+  absl::StatusOr<std::vector<std::vector<std::string>>> QueryText(const std::string& sql);
+
+ private:
+  ResultStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  absl::Status Migrate();
+  absl::Status Exec(const std::string& sql);
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on error.
+  template <typename Body>
+  absl::Status Transaction(Body body);
+  absl::Status Error(const std::string& what) const;
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace mpq::results
