@@ -1,0 +1,330 @@
+#include "lib/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace mpq::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TopK {
+  int64_t top1 = 0, top5 = 0;
+};
+
+TopK CountCorrect(const at::Tensor& logits, const at::Tensor& labels) {
+  const int64_t k = std::min<int64_t>(5, logits.size(1));
+  const at::Tensor top = std::get<1>(logits.topk(k, 1));
+  const at::Tensor hits = top.eq(labels.unsqueeze(1));
+  return {hits.select(1, 0).sum().item<int64_t>(), hits.any(1).sum().item<int64_t>()};
+}
+
+// Decay conv/linear weights only: 1-D parameters are biases, BN affine parameters and
+// quantizer parameters (steps, clips, ranges), which decay would shrink toward 0.
+bool Decays(const at::Tensor& p) { return p.dim() >= 2; }
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(models::Model& model, const TrainOptions& o) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (const at::Tensor& p : model.parameters()) (Decays(p) ? decay : no_decay).push_back(p);
+  if (o.optimizer == Optimizer::kAdam) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay)));
+    groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(o.lr).weight_decay(0)));
+    return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(o.lr));
+  }
+  auto sgd = [&](double wd) {
+    return std::make_unique<torch::optim::SGDOptions>(
+        torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, sgd(o.weight_decay));
+  groups.emplace_back(no_decay, sgd(0));
+  return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov));
+}
+
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+// History rows: epoch, lr, train_loss, train_top1, val_loss, val_top1, val_top5, img/s, seconds.
+at::Tensor HistoryTensor(const std::vector<EpochStats>& history) {
+  at::Tensor t = at::zeros({static_cast<int64_t>(history.size()), 9}, at::kDouble);
+  for (size_t i = 0; i < history.size(); ++i) {
+    const EpochStats& s = history[i];
+    const double row[9] = {static_cast<double>(s.epoch), s.lr, s.train_loss, s.train_top1, s.val_loss,
+                           s.val_top1, s.val_top5, s.images_per_second, s.seconds};
+    for (int c = 0; c < 9; ++c) t[i][c] = row[c];
+  }
+  return t;
+}
+
+std::vector<EpochStats> HistoryFrom(const at::Tensor& t) {
+  std::vector<EpochStats> h;
+  const at::Tensor c = t.contiguous();
+  const double* p = c.data_ptr<double>();
+  for (int64_t i = 0; i < c.size(0); ++i, p += 9) {
+    h.push_back({static_cast<int64_t>(p[0]), p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]});
+  }
+  return h;
+}
+
+// Writes `path` via a temporary file and rename: a crash leaves the old file or the new
+// one, never a torn one.
+absl::Status SaveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    return absl::UnavailableError(absl::StrCat("cannot write checkpoint ", tmp, ": ", e.what_without_backtrace()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+std::vector<at::Tensor> StateCopy(models::Model& model) {
+  std::vector<at::Tensor> state;
+  for (const at::Tensor& p : model.parameters()) state.push_back(p.detach().clone());
+  for (const at::Tensor& b : model.buffers()) state.push_back(b.detach().clone());
+  return state;
+}
+
+void RestoreState(models::Model& model, const std::vector<at::Tensor>& state) {
+  at::NoGradGuard no_grad;
+  size_t i = 0;
+  for (const at::Tensor& p : model.parameters()) p.copy_(state[i++]);
+  for (const at::Tensor& b : model.buffers()) b.copy_(state[i++]);
+}
+
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+}  // namespace
+
+absl::StatusOr<EvalResult> Evaluate(models::Model& model, data::DataLoader& loader, int64_t max_steps) {
+  const bool was_training = model.is_training();
+  model.eval();
+  at::NoGradGuard no_grad;
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t top1 = 0, top5 = 0, steps = 0;
+  loader.StartEpoch(0);
+  data::Batch batch;
+  while (max_steps == 0 || steps < max_steps) {
+    absl::StatusOr<bool> more = loader.Next(&batch);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    const at::Tensor logits = model.forward(batch.images);
+    loss_sum += at::cross_entropy_loss(logits, batch.labels).item<double>() * batch.labels.size(0);
+    const TopK c = CountCorrect(logits, batch.labels);
+    top1 += c.top1;
+    top5 += c.top5;
+    r.examples += batch.labels.size(0);
+    ++steps;
+  }
+  model.train(was_training);
+  if (r.examples == 0) return absl::InvalidArgumentError("evaluate: the loader produced no examples");
+  r.loss = loss_sum / r.examples;
+  r.top1 = 100.0 * top1 / r.examples;
+  r.top5 = 100.0 * top5 / r.examples;
+  return r;
+}
+
+Trainer::Trainer(models::Model& model, data::DataLoader& train, data::DataLoader* validation, TrainOptions options)
+    : model_(model), train_(train), validation_(validation), options_(std::move(options)) {}
+
+double Trainer::LearningRate(double t) const {
+  const TrainOptions& o = options_;
+  if (t < o.warmup_epochs) return o.lr * std::min(1.0, (t + 1e-9) / o.warmup_epochs);
+  switch (o.schedule) {
+    case Schedule::kConstant:
+      return o.lr;
+    case Schedule::kStep:
+      return o.lr * std::pow(o.gamma, std::floor(t / o.step_size));
+    case Schedule::kMultiStep: {
+      int passed = 0;
+      for (int64_t m : o.milestones) passed += t >= m;
+      return o.lr * std::pow(o.gamma, passed);
+    }
+    case Schedule::kCosine: {
+      const double span = std::max<double>(1.0, o.epochs - o.warmup_epochs);
+      return o.lr * 0.5 * (1 + std::cos(M_PI * std::min(1.0, (t - o.warmup_epochs) / span)));
+    }
+  }
+  return o.lr;
+}
+
+absl::StatusOr<TrainResult> Trainer::Run() {
+  const TrainOptions& o = options_;
+  if (o.epochs <= 0 || !(o.lr > 0) || o.warmup_epochs < 0 || o.warmup_epochs > o.epochs) {
+    return absl::InvalidArgumentError(absl::StrCat("trainer: epochs ", o.epochs, " and lr ", o.lr,
+                                                   " must be positive and warmup_epochs ", o.warmup_epochs,
+                                                   " in [0, epochs]"));
+  }
+  at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(model_, o);
+  TrainResult result;
+  std::vector<at::Tensor> best_state;
+
+  const std::string last_path = o.checkpoint_dir.empty() ? "" : o.checkpoint_dir + "/last.pt";
+  const std::string best_path = o.checkpoint_dir.empty() ? "" : o.checkpoint_dir + "/best.pt";
+  std::error_code ec;
+  if (!o.checkpoint_dir.empty()) {
+    std::filesystem::create_directories(o.checkpoint_dir, ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("trainer: cannot create ", o.checkpoint_dir, ": ", ec.message()));
+  }
+
+  // Resume: best weights first (into memory), then the last epoch's full state.
+  if (!last_path.empty() && std::filesystem::exists(last_path, ec)) {
+    try {
+      if (std::filesystem::exists(best_path, ec)) {
+        torch::serialize::InputArchive best;
+        best.load_from(best_path);
+        model_.load(best);
+        best_state = StateCopy(model_);
+      }
+      torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+      archive.load_from(last_path);
+      archive.read("model", model_archive);
+      model_.load(model_archive);
+      archive.read("optimizer", optimizer_archive);
+      optimizer->load(optimizer_archive);
+      at::Tensor history, best_epoch, best_val, rng;
+      archive.read("history", history);
+      archive.read("best_epoch", best_epoch);
+      archive.read("best_val_top1", best_val);
+      archive.read("rng", rng);
+      result.history = HistoryFrom(history);
+      result.best_epoch = best_epoch.item<int64_t>();
+      result.best_val_top1 = best_val.item<double>();
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(rng);
+      result.resumed_from_epoch = static_cast<int64_t>(result.history.size());
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(absl::StrCat("trainer: cannot resume from ", last_path, " (delete it to restart): ",
+                                              e.what_without_backtrace()));
+    }
+    if (o.progress) absl::PrintF("resuming after epoch %d from %s\n", result.history.size(), last_path);
+  }
+
+  const bool tty = o.progress && isatty(fileno(stdout));
+  const int64_t loader_steps = train_.num_batches();
+  const int64_t steps = o.max_steps_per_epoch > 0 ? std::min(o.max_steps_per_epoch, loader_steps) : loader_steps;
+  const auto run_start = Clock::now();
+  int64_t images_this_run = 0;
+
+  const int64_t first_epoch = static_cast<int64_t>(result.history.size());
+  const int64_t end_epoch = o.stop_after_epochs > 0 ? std::min(o.epochs, first_epoch + o.stop_after_epochs) : o.epochs;
+  for (int64_t epoch = first_epoch; epoch < end_epoch; ++epoch) {
+    model_.train();
+    train_.StartEpoch(epoch);
+    const auto epoch_start = Clock::now();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    data::Batch batch;
+    for (int64_t step = 0; step < steps; ++step) {
+      absl::StatusOr<bool> more = train_.Next(&batch);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      SetLearningRate(*optimizer, LearningRate(epoch + static_cast<double>(step) / steps));
+      optimizer->zero_grad();
+      const at::Tensor logits = model_.forward(batch.images);
+      const at::Tensor loss = at::cross_entropy_loss(logits, batch.labels);
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value) || loss_value > o.divergence_loss) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "trainer: diverged at epoch %d, step %d: loss %g (limit %g); the last good checkpoint is %s", epoch, step,
+            loss_value, o.divergence_loss, last_path.empty() ? "(none: no checkpoint_dir)" : last_path));
+      }
+      loss.backward();
+      optimizer->step();
+      const int64_t n = batch.labels.size(0);
+      loss_sum += loss_value * n;
+      correct += logits.detach().argmax(1).eq(batch.labels).sum().item<int64_t>();
+      seen += n;
+      images_this_run += n;
+      if (tty && (step % 10 == 0 || step + 1 == steps)) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+        const double rate = images_this_run / std::max(elapsed, 1e-9);
+        const double remaining_images = (o.epochs - epoch) * static_cast<double>(steps) * n - (step + 1) * n;
+        absl::PrintF("\repoch %d/%d step %d/%d loss %.4f acc %.2f%% %.0f img/s ETA %s   ", epoch + 1, o.epochs,
+                     step + 1, steps, loss_sum / seen, 100.0 * correct / seen, rate, Duration(remaining_images / rate));
+        std::fflush(stdout);
+      }
+    }
+    if (seen == 0) return absl::InvalidArgumentError("trainer: the training loader produced no examples");
+
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.lr = LearningRate(epoch + 1.0 - 1e-9);
+    stats.train_loss = loss_sum / seen;
+    stats.train_top1 = 100.0 * correct / seen;
+    stats.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    stats.images_per_second = seen / std::max(stats.seconds, 1e-9);
+    if (validation_ != nullptr) {
+      absl::StatusOr<EvalResult> v = Evaluate(model_, *validation_, o.max_steps_per_epoch);
+      if (!v.ok()) return v.status();
+      stats.val_loss = v->loss;
+      stats.val_top1 = v->top1;
+      stats.val_top5 = v->top5;
+    }
+    result.history.push_back(stats);
+    // Model selection on the validation split only (the last epoch when there is none).
+    const bool improved = validation_ == nullptr || result.best_epoch < 0 || stats.val_top1 > result.best_val_top1;
+    if (improved) {
+      result.best_epoch = epoch;
+      result.best_val_top1 = stats.val_top1;
+      best_state = StateCopy(model_);
+    }
+    if (!o.checkpoint_dir.empty()) {
+      if (improved) {
+        torch::serialize::OutputArchive best;
+        model_.save(best);
+        if (absl::Status s = SaveAtomically(best, best_path); !s.ok()) return s;
+      }
+      torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+      model_.save(model_archive);
+      optimizer->save(optimizer_archive);
+      archive.write("model", model_archive);
+      archive.write("optimizer", optimizer_archive);
+      archive.write("history", HistoryTensor(result.history));
+      archive.write("best_epoch", at::scalar_tensor(result.best_epoch, at::kLong));
+      archive.write("best_val_top1", at::scalar_tensor(result.best_val_top1, at::kDouble));
+      archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+      if (absl::Status s = SaveAtomically(archive, last_path); !s.ok()) return s;
+    }
+    if (o.progress) {
+      absl::PrintF("%sepoch %d/%d: train loss %.4f acc %.2f%%, val loss %.4f top-1 %.2f%% top-5 %.2f%%, lr %.3g, "
+                   "%.0f img/s, %.1f s%s\n",
+                   tty ? "\r" : "", epoch + 1, o.epochs, stats.train_loss, stats.train_top1, stats.val_loss,
+                   stats.val_top1, stats.val_top5, stats.lr, stats.images_per_second, stats.seconds,
+                   improved && validation_ ? " (best)" : "");
+      std::fflush(stdout);
+    }
+    if (callback_) callback_(stats);
+  }
+  result.completed = static_cast<int64_t>(result.history.size()) == o.epochs;
+  // A finished run hands back the best epoch's weights; a paused one keeps training state.
+  if (result.completed && !best_state.empty()) RestoreState(model_, best_state);
+  return result;
+}
+
+}  // namespace mpq::train
