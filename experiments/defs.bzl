@@ -1,0 +1,38 @@
+"""experiment() and experiment_group(): experiments as data, one runnable target each.
+
+    experiment(name = "resnet20_fmnist_w4a4", base = FMNIST, weight_bits = 4, act_quantizer = "pact", act_bits = 4)
+    experiment_group(name = "quickstart", experiments = [":quickstart_fp32", ":quickstart_w4a4"])
+
+`bazel run //experiments:<name> -- [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force]`
+runs it through //experiments:run. The keyword arguments are the keys of
+experiments/spec.h (ExperimentSpec); an unknown key or bad value fails when the
+target runs, with the list of valid ones. `<name>_spec` is the JSON file.
+"""
+
+def experiment(name, base = None, **spec):
+    """base: a dict of shared settings (BUILD files cannot splat **kwargs); spec overrides it."""
+    merged = dict(base or {})
+    merged.update(spec)
+    merged["name"] = name
+    spec_json = json.encode(merged)
+    native.genrule(
+        name = name + "_spec",
+        outs = [name + ".json"],
+        cmd = "cat > $@ <<'MPQ_SPEC_EOF'\n" + spec_json + "\nMPQ_SPEC_EOF",
+    )
+    native.sh_binary(
+        name = name,
+        srcs = ["//experiments:run_specs.sh"],
+        data = ["//experiments:run", ":" + name + "_spec"],
+        args = ["$(location //experiments:run)", "$(location :" + name + "_spec)"],
+    )
+
+def experiment_group(name, experiments):
+    """Runs several experiment() targets in one process and prints one summary table."""
+    specs = [e + "_spec" for e in experiments]
+    native.sh_binary(
+        name = name,
+        srcs = ["//experiments:run_specs.sh"],
+        data = ["//experiments:run"] + specs,
+        args = ["$(location //experiments:run)"] + ["$(location " + s + ")" for s in specs],
+    )

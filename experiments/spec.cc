@@ -1,0 +1,168 @@
+#include "experiments/spec.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "datasets/registry.h"
+#include "lib/models/registry.h"
+
+namespace mpq::experiments {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::vector<std::string> kWeightQuantizers = {"none", "lin", "dorefa", "lsq", "hwgq", "uhlich"};
+const std::vector<std::string> kActQuantizers = {"none", "dorefa", "pact", "lsq", "hwgq", "uhlich"};
+
+Json ToJson(const ExperimentSpec& s) {
+  return Json{{"name", s.name},
+              {"model", s.model},
+              {"dataset", s.dataset},
+              {"data_dir", s.data_dir},
+              {"image_size", s.image_size},
+              {"method", s.method},
+              {"weight_quantizer", s.weight_quantizer},
+              {"granularity", s.granularity},
+              {"weight_bits", s.weight_bits},
+              {"act_quantizer", s.act_quantizer},
+              {"act_bits", s.act_bits},
+              {"quantize_first_and_last", s.quantize_first_and_last},
+              {"epochs", s.epochs},
+              {"batch_size", s.batch_size},
+              {"optimizer", s.optimizer},
+              {"lr", s.lr},
+              {"momentum", s.momentum},
+              {"weight_decay", s.weight_decay},
+              {"schedule", s.schedule},
+              {"warmup_epochs", s.warmup_epochs},
+              {"validation_fraction", s.validation_fraction},
+              {"train_subset", s.train_subset},
+              {"seed", s.seed},
+              {"paper_row", s.paper_row}};
+}
+
+absl::Status Invalid(const std::string& source, const std::string& key, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ": \"", key, "\": ", what));
+}
+
+absl::Status OneOf(const std::string& source, const std::string& key, const std::string& value,
+                   const std::vector<std::string>& valid) {
+  for (const std::string& v : valid) {
+    if (v == value) return absl::OkStatus();
+  }
+  return Invalid(source, key, absl::StrCat("'", value, "' is not one of ", absl::StrJoin(valid, ", ")));
+}
+
+absl::Status Bits(const std::string& source, const std::string& key, int64_t bits) {
+  if (bits == 32 || (bits >= 1 && bits <= 16)) return absl::OkStatus();
+  return Invalid(source, key, absl::StrCat(bits, " is out of range; expected 1..16 or 32 (full precision)"));
+}
+
+}  // namespace
+
+absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std::string& source) {
+  Json j;
+  try {
+    j = Json::parse(json_text);
+  } catch (const Json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", e.what()));
+  }
+  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(source, ": the spec must be a JSON object"));
+  ExperimentSpec s;
+  const Json defaults = ToJson(s);
+  std::vector<std::string> valid_keys;
+  for (const auto& item : defaults.items()) valid_keys.push_back(item.key());
+  for (const auto& item : j.items()) {
+    if (!defaults.contains(item.key())) {
+      return Invalid(source, item.key(), absl::StrCat("unknown key; valid keys: ", absl::StrJoin(valid_keys, ", ")));
+    }
+    const Json& want = defaults[item.key()];
+    const Json& got = item.value();
+    const bool same_kind = (want.is_string() && got.is_string()) || (want.is_boolean() && got.is_boolean()) ||
+                           (want.is_number_integer() && got.is_number_integer()) ||
+                           (want.is_number_float() && got.is_number());
+    if (!same_kind) {
+      return Invalid(source, item.key(), absl::StrCat("expected a ", want.type_name(), ", got ", got.dump()));
+    }
+  }
+  Json merged = defaults;
+  merged.update(j);
+  s.name = merged["name"];
+  s.model = merged["model"];
+  s.dataset = merged["dataset"];
+  s.data_dir = merged["data_dir"];
+  s.image_size = merged["image_size"];
+  s.method = merged["method"];
+  s.weight_quantizer = merged["weight_quantizer"];
+  s.granularity = merged["granularity"];
+  s.weight_bits = merged["weight_bits"];
+  s.act_quantizer = merged["act_quantizer"];
+  s.act_bits = merged["act_bits"];
+  s.quantize_first_and_last = merged["quantize_first_and_last"];
+  s.epochs = merged["epochs"];
+  s.batch_size = merged["batch_size"];
+  s.optimizer = merged["optimizer"];
+  s.lr = merged["lr"];
+  s.momentum = merged["momentum"];
+  s.weight_decay = merged["weight_decay"];
+  s.schedule = merged["schedule"];
+  s.warmup_epochs = merged["warmup_epochs"];
+  s.validation_fraction = merged["validation_fraction"];
+  s.train_subset = merged["train_subset"];
+  s.seed = merged["seed"];
+  s.paper_row = merged["paper_row"];
+
+  if (s.name.empty()) return Invalid(source, "name", "required");
+  if (absl::StatusOr<const models::ModelEntry*> m = models::FindModel(s.model); !m.ok()) {
+    return Invalid(source, "model", std::string(m.status().message()));
+  }
+  if (absl::StatusOr<const data::DatasetEntry*> d = data::FindDataset(s.dataset); !d.ok()) {
+    return Invalid(source, "dataset", std::string(d.status().message()));
+  }
+  if (absl::Status st = OneOf(source, "method", s.method, {"uniform"}); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "weight_quantizer", s.weight_quantizer, kWeightQuantizers); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "act_quantizer", s.act_quantizer, kActQuantizers); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "granularity", s.granularity, {"per_channel", "per_tensor"}); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "optimizer", s.optimizer, {"sgd", "adam"}); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "schedule", s.schedule, {"constant", "step", "multistep", "cosine"}); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = Bits(source, "weight_bits", s.weight_bits); !st.ok()) return st;
+  if (absl::Status st = Bits(source, "act_bits", s.act_bits); !st.ok()) return st;
+  if (s.epochs <= 0) return Invalid(source, "epochs", absl::StrCat(s.epochs, " must be > 0"));
+  if (s.batch_size <= 0) return Invalid(source, "batch_size", absl::StrCat(s.batch_size, " must be > 0"));
+  if (!(s.lr > 0)) return Invalid(source, "lr", absl::StrCat(s.lr, " must be > 0"));
+  if (s.warmup_epochs < 0 || s.warmup_epochs > s.epochs) {
+    return Invalid(source, "warmup_epochs", absl::StrCat(s.warmup_epochs, " must be in [0, epochs]"));
+  }
+  if (!(s.validation_fraction >= 0 && s.validation_fraction < 1)) {
+    return Invalid(source, "validation_fraction", absl::StrCat(s.validation_fraction, " must be in [0, 1)"));
+  }
+  if (s.image_size <= 0 || s.train_subset < 0) {
+    return Invalid(source, "image_size", "image_size must be > 0 and train_subset >= 0");
+  }
+  return s;
+}
+
+std::string SpecToJson(const ExperimentSpec& spec) { return ToJson(spec).dump(); }
+
+std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version) {
+  Json j = ToJson(spec);
+  j.erase("data_dir");
+  const std::string text = j.dump() + "\n" + code_version;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+}  // namespace mpq::experiments

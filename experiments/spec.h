@@ -1,0 +1,54 @@
+// spec.h — an experiment as data: what to train, on what, how quantized, with which
+// budget. experiment() targets (experiments/defs.bzl) write one as JSON; the runner
+// reads it, applies flag overrides and records it with every run.
+//
+//   absl::StatusOr<ExperimentSpec> spec = ParseSpec(json_text, "experiments/quickstart_fp32.json");
+//   // unknown keys and bad values are errors that name the key and list what is valid
+//   std::string hash = SpecHash(*spec, code_version);   // run identity
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace mpq::experiments {
+
+struct ExperimentSpec {
+  std::string name;                        // required: the target's name
+  std::string model = "resnet20";          // lib/models registry
+  std::string dataset = "fashion_mnist";   // datasets registry
+  std::string data_dir;                    // "" = the dataset's default location
+  int64_t image_size = 32;                 // network input size (Fashion-MNIST is padded to it)
+  std::string method = "uniform";          // uniform (more with the allocators)
+  std::string weight_quantizer = "lin";    // none, lin, dorefa, lsq, hwgq, uhlich
+  std::string granularity = "per_channel"; // per_channel (kernel) or per_tensor (layer)
+  int64_t weight_bits = 32;                // 1..16, 32 = full precision
+  std::string act_quantizer = "none";      // none, dorefa, pact, lsq, hwgq, uhlich
+  int64_t act_bits = 32;
+  bool quantize_first_and_last = true;
+  int64_t epochs = 1;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";           // sgd or adam
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  std::string schedule = "cosine";         // constant, step, multistep, cosine
+  int64_t warmup_epochs = 0;
+  double validation_fraction = 0.1;        // held out from train, per class
+  int64_t train_subset = 0;                // use only the first N training examples (after the split); 0 = all
+  int64_t seed = 1;
+  std::string paper_row;                   // "" or the published row this reproduces (experiments/papers)
+};
+
+// Parses and validates. `source` names the file in error messages.
+absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std::string& source);
+
+// Canonical JSON (all keys, sorted) of a spec.
+std::string SpecToJson(const ExperimentSpec& spec);
+
+// Run identity: 16 hex digits of FNV-1a 64 over the canonical JSON (without data_dir,
+// which says where the data is, not what it is) and the code version.
+std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version);
+
+}  // namespace mpq::experiments
