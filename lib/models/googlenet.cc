@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/pooling.h>
-#include <torch/nn/modules/dropout.h>
 
 namespace mpq::models {
 namespace {
@@ -56,19 +55,15 @@ class GoogLeNet : public Model {
     s->push_back(Inception(832, 256, 160, 320, 32, 128, 128, q)); // 5a
     s->push_back(Inception(832, 384, 192, 384, 48, 128, 128, q)); // 5b
     body_ = register_module("body", s);
-    dropout_ = register_module("dropout", torch::nn::Dropout(0.2));
-    act_ = register_module("fc_act", MakeClassifierAct(q));
-    fc_ = register_module("fc", MakeClassifier(1024, o.num_classes, q));
+    head_ = register_module("head", ClassifierHead(1024, o.num_classes, q, 0.2));
   }
   at::Tensor forward(const at::Tensor& x) override {
-    return fc_(act_(dropout_(at::adaptive_avg_pool2d(body_->forward(x), {1, 1}).flatten(1))));
+    return head_(body_->forward(x));
   }
 
  private:
   torch::nn::Sequential body_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
-  nn::QAct act_{nullptr};
-  nn::QLinear fc_{nullptr};
+  ClassifierHead head_{nullptr};
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/pooling.h>
-#include <torch/nn/modules/dropout.h>
 
 #include <vector>
 
@@ -147,19 +146,15 @@ class InceptionV3 : public Model {
     s->push_back(InceptionE(1280, q));
     s->push_back(InceptionE(2048, q));
     body_ = register_module("body", s);
-    dropout_ = register_module("dropout", torch::nn::Dropout(0.5));
-    act_ = register_module("fc_act", MakeClassifierAct(q));
-    fc_ = register_module("fc", MakeClassifier(2048, o.num_classes, q));
+    head_ = register_module("head", ClassifierHead(2048, o.num_classes, q, 0.5));
   }
   at::Tensor forward(const at::Tensor& x) override {
-    return fc_(act_(dropout_(at::adaptive_avg_pool2d(body_->forward(x), {1, 1}).flatten(1))));
+    return head_(body_->forward(x));
   }
 
  private:
   torch::nn::Sequential body_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
-  nn::QAct act_{nullptr};
-  nn::QLinear fc_{nullptr};
+  ClassifierHead head_{nullptr};
 };
 
 }  // namespace

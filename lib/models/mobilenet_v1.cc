@@ -21,17 +21,15 @@ class MobileNetV1 : public Model {
       body->push_back(QConvBn(QConvBnOptions(c[0], c[1], 1), q));                            // pointwise
     }
     body_ = register_module("body", body);
-    act_ = register_module("fc_act", MakeClassifierAct(q));
-    fc_ = register_module("fc", MakeClassifier(1024, o.num_classes, q));
+    head_ = register_module("head", ClassifierHead(1024, o.num_classes, q));
   }
   at::Tensor forward(const at::Tensor& x) override {
-    return fc_(act_(at::adaptive_avg_pool2d(body_->forward(x), {1, 1}).flatten(1)));
+    return head_(body_->forward(x));
   }
 
  private:
   torch::nn::Sequential body_{nullptr};
-  nn::QAct act_{nullptr};
-  nn::QLinear fc_{nullptr};
+  ClassifierHead head_{nullptr};
 };
 
 }  // namespace

@@ -43,4 +43,20 @@ nn::QLinear MakeClassifier(int64_t in_features, int64_t classes, const QuantConf
                          .bits(quant.quantize_first_and_last ? quant.weight_bits : nn::kFullPrecision));
 }
 
+ClassifierHeadImpl::ClassifierHeadImpl(int64_t features_, int64_t classes_, QuantConfig quant_, double dropout_)
+    : features(features_), classes(classes_), quant(quant_), dropout(dropout_) {
+  reset();
+}
+
+void ClassifierHeadImpl::reset() {
+  act = register_module("act", MakeClassifierAct(quant));
+  fc = register_module("fc", MakeClassifier(features, classes, quant));
+}
+
+at::Tensor ClassifierHeadImpl::forward(const at::Tensor& feature_map) {
+  at::Tensor h = at::adaptive_avg_pool2d(feature_map, {1, 1}).flatten(1);
+  if (dropout > 0) h = at::dropout(h, dropout, is_training());
+  return fc(act(h));
+}
+
 }  // namespace mpq::models

@@ -86,4 +86,20 @@ TORCH_MODULE(QConvBn);
 nn::QAct MakeClassifierAct(const QuantConfig& quant);
 nn::QLinear MakeClassifier(int64_t in_features, int64_t classes, const QuantConfig& quant);
 
+// ClassifierHead: global average pool -> flatten -> dropout (if p > 0) -> QAct -> QLinear,
+// the head shared by ResNet, MobileNet, GoogLeNet and Inception.
+class ClassifierHeadImpl : public torch::nn::Cloneable<ClassifierHeadImpl> {
+ public:
+  ClassifierHeadImpl(int64_t features, int64_t classes, QuantConfig quant, double dropout = 0.0);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& feature_map);
+
+  int64_t features, classes;
+  QuantConfig quant;
+  double dropout;
+  nn::QAct act{nullptr};
+  nn::QLinear fc{nullptr};
+};
+TORCH_MODULE(ClassifierHead);
+
 }  // namespace mpq::models

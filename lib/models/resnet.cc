@@ -94,18 +94,15 @@ class ResNet : public Model {
       }
     }
     body_ = register_module("body", body);
-    act_ = register_module("fc_act", MakeClassifierAct(q));
-    fc_ = register_module("fc", MakeClassifier(channels, o.num_classes, q));
+    head_ = register_module("head", ClassifierHead(channels, o.num_classes, q));
   }
   at::Tensor forward(const at::Tensor& x) override {
-    const at::Tensor features = at::adaptive_avg_pool2d(body_->forward(x), {1, 1}).flatten(1);
-    return fc_(act_(features));
+    return head_(body_->forward(x));
   }
 
  private:
   torch::nn::Sequential body_{nullptr};
-  nn::QAct act_{nullptr};
-  nn::QLinear fc_{nullptr};
+  ClassifierHead head_{nullptr};
 };
 
 }  // namespace
