@@ -116,6 +116,21 @@ train::TrainOptions TrainOptionsOf(const ExperimentSpec& s) {
   return o;
 }
 
+// Holds an flock on a run's checkpoint directory for this process; released on scope exit.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir) : fd_(open((dir + "/lock").c_str(), O_CREAT | O_RDWR, 0644)) {}
+  ~RunLock() {
+    if (fd_ >= 0) close(fd_);  // closing releases the flock
+  }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  bool TryLock() { return fd_ >= 0 && flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+
+ private:
+  int fd_;
+};
+
 // Exit-code classes: data missing is 2, everything else 1.
 struct RunError {
   absl::Status status;
@@ -160,8 +175,8 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   // Checkpoints by identity; the lock keeps two processes off the same run.
   const std::string checkpoint_dir = absl::StrCat(workspace, "/results/checkpoints/", hash);
   std::filesystem::create_directories(checkpoint_dir);
-  const int lock_fd = open((checkpoint_dir + "/lock").c_str(), O_CREAT | O_RDWR, 0644);
-  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  RunLock lock(checkpoint_dir);
+  if (!lock.TryLock()) {
     return absl::UnavailableError(absl::StrCat(spec.name, ": another process is running this spec (", checkpoint_dir, ")"));
   }
 
@@ -287,7 +302,6 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   summary.result = r;
   absl::PrintF("%s: run %d finished: test top-1 %.2f%% (model chosen at epoch %d by validation top-1 %.2f%%)\n",
                spec.name, run, test->top1, trained->best_epoch + 1, trained->best_val_top1);
-  close(lock_fd);
   return summary;
 }
 
