@@ -272,6 +272,7 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
                                              {step, epoch, "val_top5", s.val_top5},
                                              {step, epoch, "lr", s.lr},
                                              {step, epoch, "images_per_second", s.images_per_second}});
+    if (st.ok()) st = store.AddCheckpoint(run, s.epoch, checkpoint_dir + "/last.pt");
     if (!st.ok()) absl::FPrintF(stderr, "warning: metrics of epoch %d not stored: %s\n", s.epoch, st.message());
   });
   absl::StatusOr<train::TrainResult> trained = trainer.Run();

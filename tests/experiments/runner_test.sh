@@ -3,6 +3,7 @@
 # path, missing data, a stored run, the cache, and kill -9 followed by resume.
 set -uo pipefail
 run="$1"
+query="$2"
 export BUILD_WORKSPACE_DIRECTORY="$TEST_TMPDIR/ws"   # checkpoints and the default db go here
 mkdir -p "$BUILD_WORKSPACE_DIRECTORY/results"
 db="$BUILD_WORKSPACE_DIRECTORY/results/mpqbench.db"
@@ -20,6 +21,11 @@ out=$("$run" --spec="$(spec ok '{"name":"ok","dataset":"synthetic"}')" --db=/non
 [[ $rc -eq 2 ]] || fail "bad db path exited $rc"
 grep -q "/nonexistent/dir" <<<"$out" || fail "bad db path not named: $out"
 
+# 2b. A database path that cannot be written (a read-only filesystem: root ignores permissions).
+out=$("$run" --spec="$(spec ok2 '{"name":"ok2","dataset":"synthetic"}')" --db=/proc/mpqbench_test.db 2>&1); rc=$?
+[[ $rc -eq 2 ]] || fail "unwritable db path exited $rc"
+grep -q "/proc/mpqbench_test.db: cannot open" <<<"$out" || fail "unwritable db path not named: $out"
+
 # 3. Missing data: explains how to get it, exit 2.
 out=$("$run" --spec="$(spec cifar '{"name":"cifar","dataset":"cifar10"}')" 2>&1); rc=$?
 [[ $rc -eq 2 ]] || fail "missing data exited $rc"
@@ -30,8 +36,11 @@ grep -q "binary version" <<<"$out" || fail "no instructions for CIFAR-10: $out"
 small=$(spec small '{"name":"small","dataset":"synthetic","epochs":1,"train_subset":128,"batch_size":64,"weight_bits":4,"act_quantizer":"pact","act_bits":4}')
 out=$("$run" --spec="$small" --threads=1 2>&1) || fail "small run failed: $out"
 grep -q "small: run 1 finished" <<<"$out" || fail "no finish line: $out"
-status=$(sqlite3 "$db" "SELECT status FROM runs WHERE id = 1" 2>/dev/null || python3 -c "import sqlite3;print(sqlite3.connect('$db').execute('SELECT status FROM runs WHERE id=1').fetchone()[0])")
-[[ "$status" == "finished" ]] || fail "run 1 status is '$status'"
+# Checked with the project's own query CLI (no sqlite3 or python needed on the machine).
+"$query" --db="$db" runs | grep -Eq '^ +1 +small +finished' || fail "run 1 not finished: $("$query" --db="$db" runs)"
+
+checkpoints=$("$query" --db="$db" export --csv --table=checkpoints | grep -c '^1,')
+[[ "$checkpoints" == "1" ]] || fail "run 1 recorded $checkpoints checkpoints, expected 1"
 
 # 5. Same spec again: a cache hit, no new run.
 out=$("$run" --spec="$small" --threads=1 2>&1) || fail "cached run failed: $out"
