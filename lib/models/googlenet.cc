@@ -33,41 +33,28 @@ class InceptionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Inception);
 
-class GoogLeNet : public Model {
- public:
-  explicit GoogLeNet(const ModelOptions& o) {
-    const QuantConfig& q = o.quant;
-    torch::nn::Sequential s;
-    s->push_back(QConvBn(QConvBnOptions(o.in_channels, 64, 7).stride(2).is_input(true), q));
-    s->push_back(CeilPool(3, 2));
-    s->push_back(QConvBn(QConvBnOptions(64, 64, 1), q));
-    s->push_back(QConvBn(QConvBnOptions(64, 192, 3), q));
-    s->push_back(CeilPool(3, 2));
-    s->push_back(Inception(192, 64, 96, 128, 16, 32, 32, q));     // 3a
-    s->push_back(Inception(256, 128, 128, 192, 32, 96, 64, q));   // 3b
-    s->push_back(CeilPool(3, 2));
-    s->push_back(Inception(480, 192, 96, 208, 16, 48, 64, q));    // 4a
-    s->push_back(Inception(512, 160, 112, 224, 24, 64, 64, q));   // 4b
-    s->push_back(Inception(512, 128, 128, 256, 24, 64, 64, q));   // 4c
-    s->push_back(Inception(512, 112, 144, 288, 32, 64, 64, q));   // 4d
-    s->push_back(Inception(528, 256, 160, 320, 32, 128, 128, q)); // 4e
-    s->push_back(CeilPool(2, 2));
-    s->push_back(Inception(832, 256, 160, 320, 32, 128, 128, q)); // 5a
-    s->push_back(Inception(832, 384, 192, 384, 48, 128, 128, q)); // 5b
-    body_ = register_module("body", s);
-    head_ = register_module("head", ClassifierHead(1024, o.num_classes, q, 0.2));
-  }
-  at::Tensor forward(const at::Tensor& x) override {
-    return head_(body_->forward(x));
-  }
-
- private:
-  torch::nn::Sequential body_{nullptr};
-  ClassifierHead head_{nullptr};
-};
-
 }  // namespace
 
-std::shared_ptr<Model> MakeGoogLeNet(const ModelOptions& o) { return std::make_shared<GoogLeNet>(o); }
+std::shared_ptr<Model> MakeGoogLeNet(const ModelOptions& o) {
+  const QuantConfig& q = o.quant;
+  torch::nn::Sequential s;
+  s->push_back(QConvBn(QConvBnOptions(o.in_channels, 64, 7).stride(2).is_input(true), q));
+  s->push_back(CeilPool(3, 2));
+  s->push_back(QConvBn(QConvBnOptions(64, 64, 1), q));
+  s->push_back(QConvBn(QConvBnOptions(64, 192, 3), q));
+  s->push_back(CeilPool(3, 2));
+  s->push_back(Inception(192, 64, 96, 128, 16, 32, 32, q));     // 3a
+  s->push_back(Inception(256, 128, 128, 192, 32, 96, 64, q));   // 3b
+  s->push_back(CeilPool(3, 2));
+  s->push_back(Inception(480, 192, 96, 208, 16, 48, 64, q));    // 4a
+  s->push_back(Inception(512, 160, 112, 224, 24, 64, 64, q));   // 4b
+  s->push_back(Inception(512, 128, 128, 256, 24, 64, 64, q));   // 4c
+  s->push_back(Inception(512, 112, 144, 288, 32, 64, 64, q));   // 4d
+  s->push_back(Inception(528, 256, 160, 320, 32, 128, 128, q)); // 4e
+  s->push_back(CeilPool(2, 2));
+  s->push_back(Inception(832, 256, 160, 320, 32, 128, 128, q)); // 5a
+  s->push_back(Inception(832, 384, 192, 384, 48, 128, 128, q)); // 5b
+  return std::make_shared<SequentialModel>(s, ClassifierHead(1024, o.num_classes, q, 0.2));
+}
 
 }  // namespace mpq::models

@@ -122,43 +122,30 @@ class InceptionEImpl : public torch::nn::Module {
 };
 TORCH_MODULE(InceptionE);
 
-class InceptionV3 : public Model {
- public:
-  explicit InceptionV3(const ModelOptions& o) {
-    const QuantConfig& q = o.quant;
-    torch::nn::Sequential s;
-    s->push_back(QConvBn(QConvBnOptions(o.in_channels, 32, 3).stride(2).padding(0).is_input(true), q));
-    s->push_back(QConvBn(QConvBnOptions(32, 32, 3).padding(0), q));
-    s->push_back(QConvBn(QConvBnOptions(32, 64, 3), q));
-    s->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)));
-    s->push_back(QConvBn(QConvBnOptions(64, 80, 1), q));
-    s->push_back(QConvBn(QConvBnOptions(80, 192, 3).padding(0), q));
-    s->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)));
-    s->push_back(InceptionA(192, 32, q));
-    s->push_back(InceptionA(256, 64, q));
-    s->push_back(InceptionA(288, 64, q));
-    s->push_back(InceptionB(288, q));
-    s->push_back(InceptionC(768, 128, q));
-    s->push_back(InceptionC(768, 160, q));
-    s->push_back(InceptionC(768, 160, q));
-    s->push_back(InceptionC(768, 192, q));
-    s->push_back(InceptionD(768, q));
-    s->push_back(InceptionE(1280, q));
-    s->push_back(InceptionE(2048, q));
-    body_ = register_module("body", s);
-    head_ = register_module("head", ClassifierHead(2048, o.num_classes, q, 0.5));
-  }
-  at::Tensor forward(const at::Tensor& x) override {
-    return head_(body_->forward(x));
-  }
-
- private:
-  torch::nn::Sequential body_{nullptr};
-  ClassifierHead head_{nullptr};
-};
-
 }  // namespace
 
-std::shared_ptr<Model> MakeInceptionV3(const ModelOptions& o) { return std::make_shared<InceptionV3>(o); }
+std::shared_ptr<Model> MakeInceptionV3(const ModelOptions& o) {
+  const QuantConfig& q = o.quant;
+  torch::nn::Sequential s;
+  s->push_back(QConvBn(QConvBnOptions(o.in_channels, 32, 3).stride(2).padding(0).is_input(true), q));
+  s->push_back(QConvBn(QConvBnOptions(32, 32, 3).padding(0), q));
+  s->push_back(QConvBn(QConvBnOptions(32, 64, 3), q));
+  s->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)));
+  s->push_back(QConvBn(QConvBnOptions(64, 80, 1), q));
+  s->push_back(QConvBn(QConvBnOptions(80, 192, 3).padding(0), q));
+  s->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)));
+  s->push_back(InceptionA(192, 32, q));
+  s->push_back(InceptionA(256, 64, q));
+  s->push_back(InceptionA(288, 64, q));
+  s->push_back(InceptionB(288, q));
+  s->push_back(InceptionC(768, 128, q));
+  s->push_back(InceptionC(768, 160, q));
+  s->push_back(InceptionC(768, 160, q));
+  s->push_back(InceptionC(768, 192, q));
+  s->push_back(InceptionD(768, q));
+  s->push_back(InceptionE(1280, q));
+  s->push_back(InceptionE(2048, q));
+  return std::make_shared<SequentialModel>(s, ClassifierHead(2048, o.num_classes, q, 0.5));
+}
 
 }  // namespace mpq::models

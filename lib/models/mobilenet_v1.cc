@@ -5,35 +5,19 @@
 #include <torch/nn/modules/pooling.h>
 
 namespace mpq::models {
-namespace {
 
-class MobileNetV1 : public Model {
- public:
-  explicit MobileNetV1(const ModelOptions& o) {
-    const QuantConfig& q = o.quant;
-    torch::nn::Sequential body;
-    body->push_back(QConvBn(QConvBnOptions(o.in_channels, 32, 3).stride(2).is_input(true), q));
-    const int64_t cfg[][3] = {{32, 64, 1},   {64, 128, 2},  {128, 128, 1}, {128, 256, 2}, {256, 256, 1},
-                              {256, 512, 2}, {512, 512, 1}, {512, 512, 1}, {512, 512, 1}, {512, 512, 1},
-                              {512, 512, 1}, {512, 1024, 2}, {1024, 1024, 1}};
-    for (const auto& c : cfg) {
-      body->push_back(QConvBn(QConvBnOptions(c[0], c[0], 3).stride(c[2]).groups(c[0]), q));  // depthwise
-      body->push_back(QConvBn(QConvBnOptions(c[0], c[1], 1), q));                            // pointwise
-    }
-    body_ = register_module("body", body);
-    head_ = register_module("head", ClassifierHead(1024, o.num_classes, q));
+std::shared_ptr<Model> MakeMobileNetV1(const ModelOptions& o) {
+  const QuantConfig& q = o.quant;
+  torch::nn::Sequential body;
+  body->push_back(QConvBn(QConvBnOptions(o.in_channels, 32, 3).stride(2).is_input(true), q));
+  const int64_t cfg[][3] = {{32, 64, 1},   {64, 128, 2},  {128, 128, 1}, {128, 256, 2}, {256, 256, 1},
+                            {256, 512, 2}, {512, 512, 1}, {512, 512, 1}, {512, 512, 1}, {512, 512, 1},
+                            {512, 512, 1}, {512, 1024, 2}, {1024, 1024, 1}};
+  for (const auto& c : cfg) {
+    body->push_back(QConvBn(QConvBnOptions(c[0], c[0], 3).stride(c[2]).groups(c[0]), q));  // depthwise
+    body->push_back(QConvBn(QConvBnOptions(c[0], c[1], 1), q));                            // pointwise
   }
-  at::Tensor forward(const at::Tensor& x) override {
-    return head_(body_->forward(x));
-  }
-
- private:
-  torch::nn::Sequential body_{nullptr};
-  ClassifierHead head_{nullptr};
-};
-
-}  // namespace
-
-std::shared_ptr<Model> MakeMobileNetV1(const ModelOptions& o) { return std::make_shared<MobileNetV1>(o); }
+  return std::make_shared<SequentialModel>(body, ClassifierHead(1024, o.num_classes, q));
+}
 
 }  // namespace mpq::models

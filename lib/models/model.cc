@@ -59,4 +59,11 @@ at::Tensor ClassifierHeadImpl::forward(const at::Tensor& feature_map) {
   return fc(act(h));
 }
 
+SequentialModel::SequentialModel(torch::nn::Sequential body, ClassifierHead head) {
+  body_ = register_module("body", body);
+  head_ = register_module("head", head);
+}
+
+at::Tensor SequentialModel::forward(const at::Tensor& x) { return head_(body_->forward(x)); }
+
 }  // namespace mpq::models

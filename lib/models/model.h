@@ -18,6 +18,7 @@
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
@@ -101,5 +102,17 @@ class ClassifierHeadImpl : public torch::nn::Cloneable<ClassifierHeadImpl> {
   nn::QLinear fc{nullptr};
 };
 TORCH_MODULE(ClassifierHead);
+
+// SequentialModel: a feature extractor followed by a ClassifierHead, the shape of
+// ResNet, MobileNet, GoogLeNet and Inception in this zoo.
+class SequentialModel : public Model {
+ public:
+  SequentialModel(torch::nn::Sequential body, ClassifierHead head);
+  at::Tensor forward(const at::Tensor& x) override;
+
+ private:
+  torch::nn::Sequential body_{nullptr};
+  ClassifierHead head_{nullptr};
+};
 
 }  // namespace mpq::models

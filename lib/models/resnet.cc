@@ -57,61 +57,50 @@ class BottleneckImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Bottleneck);
 
-class ResNet : public Model {
- public:
-  // kind: 20 (CIFAR), 18 or 50 (ImageNet).
-  ResNet(int kind, const ModelOptions& o) {
-    const QuantConfig& q = o.quant;
-    torch::nn::Sequential body;
-    int64_t channels;
-    if (kind == 20) {
-      body->push_back(QConvBn(QConvBnOptions(o.in_channels, 16, 3).is_input(true), q));
-      channels = 16;
-      for (int64_t stage = 0; stage < 3; ++stage) {
-        const int64_t out = 16 << stage;
-        for (int64_t b = 0; b < 3; ++b) {
-          body->push_back(BasicBlock(channels, out, stage > 0 && b == 0 ? 2 : 1, o.shortcut, q));
-          channels = out;
-        }
+// kind: 20 (CIFAR), 18 or 50 (ImageNet).
+std::shared_ptr<Model> BuildResNet(int kind, const ModelOptions& o) {
+  const QuantConfig& q = o.quant;
+  torch::nn::Sequential body;
+  int64_t channels;
+  if (kind == 20) {
+    body->push_back(QConvBn(QConvBnOptions(o.in_channels, 16, 3).is_input(true), q));
+    channels = 16;
+    for (int64_t stage = 0; stage < 3; ++stage) {
+      const int64_t out = 16 << stage;
+      for (int64_t b = 0; b < 3; ++b) {
+        body->push_back(BasicBlock(channels, out, stage > 0 && b == 0 ? 2 : 1, o.shortcut, q));
+        channels = out;
       }
-    } else {
-      body->push_back(QConvBn(QConvBnOptions(o.in_channels, 64, 7).stride(2).is_input(true), q));
-      body->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
-      channels = 64;
-      const std::vector<int64_t> depth = kind == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
-      for (int64_t stage = 0; stage < 4; ++stage) {
-        const int64_t width = 64 << stage;
-        for (int64_t b = 0; b < depth[stage]; ++b) {
-          const int64_t stride = stage > 0 && b == 0 ? 2 : 1;
-          if (kind == 18) {
-            body->push_back(BasicBlock(channels, width, stride, "B", q));
-            channels = width;
-          } else {
-            body->push_back(Bottleneck(channels, width, stride, q));
-            channels = width * 4;
-          }
+    }
+  } else {
+    body->push_back(QConvBn(QConvBnOptions(o.in_channels, 64, 7).stride(2).is_input(true), q));
+    body->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    channels = 64;
+    const std::vector<int64_t> depth = kind == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
+    for (int64_t stage = 0; stage < 4; ++stage) {
+      const int64_t width = 64 << stage;
+      for (int64_t b = 0; b < depth[stage]; ++b) {
+        const int64_t stride = stage > 0 && b == 0 ? 2 : 1;
+        if (kind == 18) {
+          body->push_back(BasicBlock(channels, width, stride, "B", q));
+          channels = width;
+        } else {
+          body->push_back(Bottleneck(channels, width, stride, q));
+          channels = width * 4;
         }
       }
     }
-    body_ = register_module("body", body);
-    head_ = register_module("head", ClassifierHead(channels, o.num_classes, q));
   }
-  at::Tensor forward(const at::Tensor& x) override {
-    return head_(body_->forward(x));
-  }
-
- private:
-  torch::nn::Sequential body_{nullptr};
-  ClassifierHead head_{nullptr};
-};
+  return std::make_shared<SequentialModel>(body, ClassifierHead(channels, o.num_classes, q));
+}
 
 }  // namespace
 
 std::shared_ptr<Model> MakeResNet20(const ModelOptions& o) {
   TORCH_CHECK(o.shortcut == "A" || o.shortcut == "B", "resnet20: shortcut '", o.shortcut, "' unknown; expected A or B");
-  return std::make_shared<ResNet>(20, o);
+  return BuildResNet(20, o);
 }
-std::shared_ptr<Model> MakeResNet18(const ModelOptions& o) { return std::make_shared<ResNet>(18, o); }
-std::shared_ptr<Model> MakeResNet50(const ModelOptions& o) { return std::make_shared<ResNet>(50, o); }
+std::shared_ptr<Model> MakeResNet18(const ModelOptions& o) { return BuildResNet(18, o); }
+std::shared_ptr<Model> MakeResNet50(const ModelOptions& o) { return BuildResNet(50, o); }
 
 }  // namespace mpq::models
