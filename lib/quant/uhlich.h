@@ -31,8 +31,6 @@
 
 namespace mpq::quant {
 
-enum class UhlichParametrization { kBitsXmax, kDeltaXmax, kXminXmax };
-
 at::Tensor UhlichUniformQuantize(const at::Tensor& x, const at::Tensor& d, const at::Tensor& qmax, bool is_signed);
 at::Tensor UhlichPow2Quantize(const at::Tensor& x, const at::Tensor& xmin, const at::Tensor& xmax, bool is_signed,
                               bool with_zero);
