@@ -24,11 +24,15 @@ struct LayerRecord {
   bool is_linear = false;
   int64_t in_channels = 0, out_channels = 0, groups = 1;
   int64_t kernel_h = 1, kernel_w = 1, out_h = 1, out_w = 1;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;  // convolutions
   std::vector<int64_t> weight_bits;  // one per output channel (per-tensor bits repeated)
   // The input tensor, held so that no other tensor can reuse its storage while the
   // recorder lives: its data pointer then identifies the QAct that produced it.
   at::Tensor input;
   int64_t input_elements = 0;        // per example
+  // The layer's output (before any bias-free follower); lib/alloc's sensitivity takes
+  // gradients with respect to it when the forward ran with gradients enabled.
+  at::Tensor output;
 };
 
 struct ActivationRecord {

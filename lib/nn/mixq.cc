@@ -62,9 +62,12 @@ at::Tensor MixQConv2dImpl::forward(const at::Tensor& x) {
     r.kernel_h = r.kernel_w = options.kernel_size();
     r.out_h = y.size(2);
     r.out_w = y.size(3);
+    r.stride_h = r.stride_w = options.stride();
+    r.pad_h = r.pad_w = options.padding();
     r.weight_bits.assign(options.out_channels(), selected_bits());
     r.input = x;
     r.input_elements = x.numel() / x.size(0);
+    r.output = y;
     recorder->Add(std::move(r));
   }
   return y;

@@ -126,9 +126,14 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
     r.kernel_w = (*options.kernel_size())[1];
     r.out_h = y.size(2);
     r.out_w = y.size(3);
+    r.stride_h = (*options.stride())[0];
+    r.stride_w = (*options.stride())[1];
+    r.pad_h = (*options.padding())[0];
+    r.pad_w = (*options.padding())[1];
     r.weight_bits = PerChannelBits(weight_bits, options.out_channels());
     r.input = x;
     r.input_elements = x.numel() / x.size(0);
+    r.output = y;
     recorder->Add(std::move(r));
   }
   return y;
@@ -171,6 +176,7 @@ at::Tensor QLinearImpl::forward(const at::Tensor& x) {
     r.weight_bits = PerChannelBits(weight_bits, options.out_features());
     r.input = x;
     r.input_elements = x.numel() / (x.dim() > 1 ? x.size(0) : 1);
+    r.output = y;
     recorder->Add(std::move(r));
   }
   return y;

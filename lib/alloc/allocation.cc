@@ -1,0 +1,83 @@
+#include "lib/alloc/allocation.h"
+
+#include <torch/nn/module.h>
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/nn/qact.h"
+#include "lib/nn/qconv.h"
+
+namespace mpq::alloc {
+namespace {
+
+// The weight-bits buffer of a QConv2d / QLinear, or undefined.
+at::Tensor WeightBitsOf(const torch::nn::Module& m) {
+  if (const auto* conv = dynamic_cast<const nn::QConv2dImpl*>(&m)) return conv->weight_bits;
+  if (const auto* fc = dynamic_cast<const nn::QLinearImpl*>(&m)) return fc->weight_bits;
+  return {};
+}
+
+const nn::QActImpl* QuantizingActOf(const torch::nn::Module& m) {
+  const auto* act = dynamic_cast<const nn::QActImpl*>(&m);
+  return act != nullptr && act->options.quantizer() != nn::ActQuantizer::kNone ? act : nullptr;
+}
+
+bool ValidBits(int64_t b) { return b == 32 || (b >= 1 && b <= 16); }
+
+}  // namespace
+
+Allocation ReadAllocation(const torch::nn::Module& model) {
+  Allocation a;
+  std::vector<GroupBits> acts;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const torch::nn::Module& m = *item.value();
+    if (at::Tensor bits = WeightBitsOf(m); bits.defined()) {
+      const at::Tensor b = bits.to(at::kLong).contiguous();
+      for (int64_t g = 0; g < b.numel(); ++g) a.groups.push_back({item.key(), true, g, b.data_ptr<int64_t>()[g]});
+    } else if (const nn::QActImpl* act = QuantizingActOf(m)) {
+      acts.push_back({item.key(), false, 0, act->current_bits()});
+    }
+  }
+  a.groups.insert(a.groups.end(), acts.begin(), acts.end());
+  return a;
+}
+
+absl::Status ApplyAllocation(torch::nn::Module& model, const Allocation& allocation) {
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) modules[item.key()] = item.value();
+  // Validate everything first so that an error changes nothing.
+  for (const GroupBits& g : allocation.groups) {
+    auto it = modules.find(g.layer);
+    if (it == modules.end()) return absl::NotFoundError(absl::StrCat("allocation: no layer named '", g.layer, "'"));
+    if (!ValidBits(g.bits)) {
+      return absl::InvalidArgumentError(absl::StrCat("allocation: ", g.layer, " group ", g.group, ": bits ", g.bits,
+                                                     " out of range; expected 1..16 or 32"));
+    }
+    if (g.is_weight) {
+      at::Tensor bits = WeightBitsOf(*it->second);
+      if (!bits.defined()) {
+        return absl::InvalidArgumentError(absl::StrCat("allocation: '", g.layer, "' has no weight bits"));
+      }
+      if (g.group < 0 || g.group >= bits.numel()) {
+        return absl::OutOfRangeError(absl::StrCat("allocation: ", g.layer, " has ", bits.numel(), " weight groups; group ",
+                                                  g.group, " does not exist"));
+      }
+    } else if (QuantizingActOf(*it->second) == nullptr || g.group != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("allocation: '", g.layer, "' group ", g.group, " is not a quantizing activation (group 0)"));
+    }
+  }
+  for (const GroupBits& g : allocation.groups) {
+    torch::nn::Module& m = *modules[g.layer];
+    if (g.is_weight) {
+      WeightBitsOf(m)[g.group].fill_(g.bits);
+    } else {
+      dynamic_cast<nn::QActImpl&>(m).set_bits(g.bits);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mpq::alloc

@@ -1,0 +1,89 @@
+// allocator.h — the interface every mixed-precision method implements. An allocator
+// takes a model (built with the spec's quantizers and, for post-hoc methods, already
+// trained by the runner) and ends in the same artifact whatever the method: a bit-width
+// assignment (allocation.h) plus the trained model in `context.model`. Along the way it
+// reports points (an allocation with its validation/test accuracy and cost), which the
+// runner stores in SQLite (metrics + allocations tables, keyed by point index), so
+// reports can draw trajectories for any method.
+//
+//   ImpqAllocator impq(options);                      // impq.h
+//   AllocatorContext ctx = ...;                        // model, loaders, state_dir, callbacks
+//   absl::StatusOr<AllocatorResult> r = impq.Run(ctx); // resumable: call again after a kill
+//
+// How the methods of DESIGN.md fit:
+// - Post-hoc iterative (IMPQ, impq.h): measure sensitivity -> lower bits -> fine-tune
+//   with train::Trainer -> report a point; state in state_dir so a killed run resumes
+//   mid-iteration.
+// - Uniform (uniform.h): keeps the bits the model was built with; one point.
+// - Differentiable search (EdMIPS): the model is built with MixQConv2d / MixQAct; Run
+//   trains W and alpha with the BitOps Lagrangian added to the loss (a Trainer loss hook),
+//   reports each search epoch's argmax allocation as a point (and alpha as metrics),
+//   discretizes (winner-take-all or sampling) into a QConv2d/QAct model with
+//   ApplyAllocation, retrains it, and returns that allocation.
+// - Learned quantizer parameters (Uhlich et al.): built with kUhlich quantizers; Run
+//   trains with the size-constraint penalty; the allocation is read from the learned
+//   parameters (UhlichUniformBits) at each epoch and at the end.
+// - Bit-count regularizer (BitPruning): like Uhlich, with learned real-valued bits and
+//   the regularizer in the loss; rounds to integer bits for the final allocation.
+// - One-shot solver (HAWQ-style): a Hessian-trace sensitivity pass (like
+//   MeasureSensitivity), an ILP/greedy solve under a BitOps or size budget,
+//   ApplyAllocation, then fine-tune: one point.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "datasets/loader.h"
+#include "lib/alloc/allocation.h"
+#include "lib/cost/cost_model.h"
+#include "lib/models/model.h"
+#include "lib/train/trainer.h"
+
+namespace mpq::alloc {
+
+// One allocation worth keeping, with how good and how costly it is.
+struct AllocationPoint {
+  int64_t index = 0;           // 0 = the starting model; then one per iteration / epoch
+  Allocation allocation;
+  double val_top1 = 0;         // selection and stopping use this (never the test set)
+  double test_top1 = -1;       // reported only; -1 when no test loader was given
+  cost::CostTotals cost;
+  std::string note;            // e.g. "reduced 200 weight groups (paper metric)"
+};
+
+struct AllocatorContext {
+  models::Model* model = nullptr;
+  data::DataLoader* train = nullptr;
+  data::DataLoader* validation = nullptr;   // required by methods that select or stop on accuracy
+  data::DataLoader* test = nullptr;         // optional: test accuracy of each point, for the report
+  data::DataLoader* calibration = nullptr;  // training examples with test-time transforms (sensitivity)
+  train::TrainOptions training;             // the run's optimizer, threads, ... (methods override epochs, lr)
+  std::vector<int64_t> input_shape;         // [1, C, H, W] for the cost model
+  std::string state_dir;                    // the allocator's resumable state ("" = not resumable)
+  std::function<absl::Status(const AllocationPoint&)> on_point;               // store it (may be empty)
+  std::function<void(int64_t point, const train::EpochStats&)> on_epoch;      // training progress (may be empty)
+};
+
+struct AllocatorResult {
+  Allocation allocation;        // the final assignment (the model holds it)
+  int64_t final_point = 0;      // index of the point the model ended at
+  int64_t points = 0;           // points reported in total (including earlier invocations)
+  bool completed = true;        // false: paused (resume by calling Run again)
+  std::string stop_reason;
+  std::string details_json = "{}";  // method-specific record (e.g. IMPQ's metric and schedule)
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual std::string name() const = 0;
+  virtual absl::StatusOr<AllocatorResult> Run(AllocatorContext& context) = 0;
+};
+
+// The model's current allocation, validation (and test) accuracy and cost, as a point.
+absl::StatusOr<AllocationPoint> MeasurePoint(AllocatorContext& context, int64_t index, std::string note);
+
+}  // namespace mpq::alloc

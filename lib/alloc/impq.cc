@@ -1,0 +1,290 @@
+#include "lib/alloc/impq.h"
+
+#include <torch/nn/module.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace mpq::alloc {
+namespace {
+
+using Json = nlohmann::json;
+
+absl::Status SaveModel(torch::nn::Module& model, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  try {
+    torch::serialize::OutputArchive archive;
+    model.save(archive);
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("impq: cannot write ", tmp, ": ", e.what_without_backtrace()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("impq: cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status LoadModel(torch::nn::Module& model, const std::string& path) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    model.load(archive);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("impq: cannot load ", path, " (delete the state directory to restart): ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteJson(const std::string& path, const Json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("impq: cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("impq: cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Json> ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return Json::parse(text.str());
+  } catch (const Json::exception& e) {
+    return absl::DataLossError(absl::StrCat("impq: ", path, " is not valid JSON (delete it to restart): ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Schedule> ParseSchedule(const std::string& text) {
+  Schedule s;
+  if (absl::StripAsciiWhitespace(text).empty()) return s;
+  for (absl::string_view entry : absl::StrSplit(text, ',')) {
+    std::vector<absl::string_view> parts = absl::StrSplit(entry, ':');
+    int64_t from = 0, n = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(absl::StripAsciiWhitespace(parts[0]), &from) ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(parts[1]), &n) || from < 0 || n < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("schedule entry '", entry,
+                                                     "' is not ITERATION:GROUPS with both >= 0 (e.g. \"0:400,3:200\")"));
+    }
+    if (!s.empty() && from <= s.back().first) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("schedule entry '", entry, "': iterations must increase (after ", s.back().first, ")"));
+    }
+    s.emplace_back(from, n);
+  }
+  return s;
+}
+
+int64_t GroupsAt(const Schedule& schedule, int64_t iteration) {
+  int64_t n = 0;
+  for (const auto& [from, groups] : schedule) {
+    if (from <= iteration) n = groups;
+  }
+  return n;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> ImpqAllocator::Reduce(torch::nn::Module& model,
+                                                                  const std::vector<GroupSensitivity>& sensitivity,
+                                                                  const ImpqOptions& options, int64_t iteration) {
+  std::vector<GroupSensitivity> weights, acts;
+  for (const GroupSensitivity& g : sensitivity) (g.is_weight ? weights : acts).push_back(g);
+  const std::vector<size_t> w = SelectForReduction(weights, options.metric, GroupsAt(options.weight_schedule, iteration),
+                                                   options.min_weight_bits);
+  const std::vector<size_t> a =
+      SelectForReduction(acts, options.metric, GroupsAt(options.act_schedule, iteration), options.min_act_bits);
+  Allocation change;
+  for (size_t i : w) change.groups.push_back({weights[i].layer, true, weights[i].group, weights[i].bits - 1});
+  for (size_t i : a) change.groups.push_back({acts[i].layer, false, 0, acts[i].bits - 1});
+  if (absl::Status s = ApplyAllocation(model, change); !s.ok()) return s;
+  return std::make_pair(static_cast<int64_t>(w.size()), static_cast<int64_t>(a.size()));
+}
+
+absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
+  const ImpqOptions& o = options_;
+  if (ctx.model == nullptr || ctx.train == nullptr || ctx.calibration == nullptr) {
+    return absl::InvalidArgumentError("impq: the context needs a model, a training loader and a calibration loader");
+  }
+  if (o.max_val_drop >= 0 && ctx.validation == nullptr) {
+    return absl::InvalidArgumentError("impq: max_val_drop needs a validation loader (validation_fraction > 0)");
+  }
+  if (o.min_weight_bits < 1 || o.min_act_bits < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("impq: bit floors must be >= 1 (weights ", o.min_weight_bits,
+                                                   ", activations ", o.min_act_bits, ")"));
+  }
+  models::Model& model = *ctx.model;
+  const bool persistent = !ctx.state_dir.empty();
+  std::error_code ec;
+  if (persistent) {
+    std::filesystem::create_directories(ctx.state_dir, ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("impq: cannot create ", ctx.state_dir, ": ", ec.message()));
+  }
+  auto path = [&](const std::string& name) { return ctx.state_dir + "/" + name; };
+  auto point_path = [&](int64_t i) { return path(absl::StrCat("point_", i, ".pt")); };
+
+  const Json details = {{"method", "impq"},
+                        {"metric", Name(o.metric)},
+                        {"eval_top", o.sensitivity.eval_top},
+                        {"mode", o.act_schedule.empty() ? "weights" : "weights_activations"},
+                        {"finetune_epochs", o.finetune_epochs},
+                        {"finetune_lr", o.finetune_lr},
+                        {"max_iterations", o.max_iterations}};
+  Json state = {{"done", -1}, {"base_val_top1", 0.0}, {"stopped", false}, {"final", 0}, {"reason", ""}};
+  if (persistent && std::filesystem::exists(path("state.json"), ec)) {
+    absl::StatusOr<Json> s = ReadJson(path("state.json"));
+    if (!s.ok()) return s.status();
+    state = *s;
+    if (absl::Status st = LoadModel(model, point_path(state["done"].get<int64_t>())); !st.ok()) return st;
+  }
+  auto save_state = [&]() { return persistent ? WriteJson(path("state.json"), state) : absl::OkStatus(); };
+  auto report = [&](const AllocationPoint& p) { return ctx.on_point ? ctx.on_point(p) : absl::OkStatus(); };
+
+  AllocatorResult result;
+  result.details_json = details.dump();
+  if (state["done"].get<int64_t>() < 0) {  // point 0: the starting model
+    absl::StatusOr<AllocationPoint> p0 = MeasurePoint(ctx, 0, "start");
+    if (!p0.ok()) return p0.status();
+    if (absl::Status s = report(*p0); !s.ok()) return s;
+    if (persistent) {
+      if (absl::Status s = SaveModel(model, point_path(0)); !s.ok()) return s;
+    }
+    state["done"] = 0;
+    state["base_val_top1"] = p0->val_top1;
+    if (absl::Status s = save_state(); !s.ok()) return s;
+  }
+
+  int64_t epochs_left = o.stop_after_finetune_epochs;
+  while (!state["stopped"].get<bool>()) {
+    const int64_t i = state["done"].get<int64_t>() + 1;
+    if (i > o.max_iterations) {
+      state["stopped"] = true;
+      state["final"] = i - 1;
+      state["reason"] = absl::StrCat("reached max_iterations ", o.max_iterations);
+      if (absl::Status s = save_state(); !s.ok()) return s;
+      break;
+    }
+    const std::string dir = path(absl::StrCat("iter_", i));
+    if (persistent) std::filesystem::create_directories(dir, ec);
+    std::string note;
+    if (persistent && std::filesystem::exists(dir + "/reduced.pt", ec)) {
+      if (absl::Status s = LoadModel(model, dir + "/reduced.pt"); !s.ok()) return s;
+      absl::StatusOr<Json> r = ReadJson(dir + "/reduced.json");
+      if (!r.ok()) return r.status();
+      note = (*r)["note"].get<std::string>();
+    } else {
+      absl::StatusOr<SensitivityReport> sens = MeasureSensitivity(model, *ctx.calibration, o.sensitivity);
+      if (!sens.ok()) return sens.status();
+      absl::StatusOr<std::pair<int64_t, int64_t>> lowered = Reduce(model, sens->groups, o, i - 1);
+      if (!lowered.ok()) return lowered.status();
+      if (lowered->first + lowered->second == 0) {
+        state["stopped"] = true;
+        state["final"] = i - 1;
+        state["reason"] = "no group above the bit floor";
+        if (absl::Status s = save_state(); !s.ok()) return s;
+        break;
+      }
+      note = absl::StrFormat("iteration %d: lowered %d weight and %d activation groups (%s metric, %d examples, %.1f s)",
+                             i, lowered->first, lowered->second, Name(o.metric), sens->examples, sens->seconds);
+      if (persistent) {
+        if (absl::Status s = SaveModel(model, dir + "/reduced.pt"); !s.ok()) return s;
+        if (absl::Status s = WriteJson(dir + "/reduced.json", Json{{"note", note}}); !s.ok()) return s;
+      }
+    }
+    if (ctx.training.progress) absl::PrintF("impq: %s\n", note);
+
+    train::TrainOptions to = ctx.training;
+    to.epochs = o.finetune_epochs;
+    to.lr = o.finetune_lr;
+    to.warmup_epochs = o.finetune_warmup_epochs;
+    to.checkpoint_dir = persistent ? dir : "";
+    to.stop_after_epochs = o.stop_after_finetune_epochs > 0 ? std::max<int64_t>(epochs_left, 0) : 0;
+    if (o.stop_after_finetune_epochs > 0 && epochs_left <= 0) {
+      result.completed = false;
+      result.stop_reason = "paused (stop_after_finetune_epochs)";
+      result.final_point = i - 1;
+      result.points = i;
+      result.allocation = ReadAllocation(model);
+      return result;
+    }
+    train::Trainer trainer(model, *ctx.train, ctx.validation, to);
+    trainer.set_epoch_callback([&](const train::EpochStats& s) {
+      --epochs_left;
+      if (ctx.on_epoch) ctx.on_epoch(i, s);
+    });
+    absl::StatusOr<train::TrainResult> tr = trainer.Run();
+    if (!tr.ok()) return tr.status();
+    if (!tr->completed) {
+      result.completed = false;
+      result.stop_reason = "paused (stop_after_finetune_epochs)";
+      result.final_point = i - 1;
+      result.points = i;
+      result.allocation = ReadAllocation(model);
+      return result;
+    }
+
+    absl::StatusOr<AllocationPoint> p = MeasurePoint(ctx, i, note);
+    if (!p.ok()) return p.status();
+    if (absl::Status s = report(*p); !s.ok()) return s;
+    if (persistent) {
+      if (absl::Status s = SaveModel(model, point_path(i)); !s.ok()) return s;
+    }
+    state["done"] = i;
+    const double drop = state["base_val_top1"].get<double>() - p->val_top1;
+    if (o.max_val_drop >= 0 && drop > o.max_val_drop) {
+      state["stopped"] = true;
+      state["final"] = i - 1;
+      state["reason"] = absl::StrFormat("validation top-1 dropped %.2f points at iteration %d (> %.2f); kept iteration %d",
+                                        drop, i, o.max_val_drop, i - 1);
+    } else if (o.target_bw_eff > 0 && p->cost.bw_eff <= o.target_bw_eff) {
+      state["stopped"] = true;
+      state["final"] = i;
+      state["reason"] = absl::StrFormat("B_w,eff %.3f reached the target %.3f", p->cost.bw_eff, o.target_bw_eff);
+    } else if (o.target_cc > 0 && p->cost.cc <= o.target_cc) {
+      state["stopped"] = true;
+      state["final"] = i;
+      state["reason"] = absl::StrFormat("C_C %.4g reached the target %.4g", p->cost.cc, o.target_cc);
+    }
+    if (absl::Status s = save_state(); !s.ok()) return s;
+  }
+
+  const int64_t final_point = state["final"].get<int64_t>();
+  if (final_point != state["done"].get<int64_t>()) {
+    if (!persistent) return absl::FailedPreconditionError("impq: reverting to an earlier iteration needs a state_dir");
+    if (absl::Status s = LoadModel(model, point_path(final_point)); !s.ok()) return s;
+  }
+  result.completed = true;
+  result.final_point = final_point;
+  result.points = state["done"].get<int64_t>() + 1;
+  result.stop_reason = state["reason"].get<std::string>();
+  result.allocation = ReadAllocation(model);
+  Json d = details;
+  d["stop_reason"] = result.stop_reason;
+  d["final_point"] = final_point;
+  result.details_json = d.dump();
+  if (ctx.training.progress) absl::PrintF("impq: stopped: %s (final point %d)\n", result.stop_reason, final_point);
+  return result;
+}
+
+}  // namespace mpq::alloc

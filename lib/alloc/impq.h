@@ -1,0 +1,78 @@
+// impq.h — IMPQ (Gonugondla & Shanbhag, ICASSP 2022): iterative, sensitivity-ordered
+// precision reduction at layer or kernel granularity, starting from a trained model.
+//
+//   ImpqOptions o;
+//   o.weight_schedule = *ParseSchedule("0:400,3:200,4:150");   // groups losing a bit per iteration
+//   o.finetune_epochs = 30;  o.finetune_lr = 2e-4;  o.target_bw_eff = 1.74;
+//   ImpqAllocator impq(o);
+//   absl::StatusOr<AllocatorResult> r = impq.Run(context);     // allocator.h
+//
+// Iteration i (1, 2, ...): measure sensitivity (sensitivity.h) on context.calibration;
+// lower by one bit the N_w weight groups (and, in weights+activations mode, N_a
+// activation groups) with the smallest scores among those above the floor; fine-tune
+// `finetune_epochs` with train::Trainer (model selection on validation); report the
+// point. Point 0 is the starting model. Stopping, checked after each iteration:
+//   target_bw_eff > 0 and B_w,eff <= target        -> stop, keep this iteration
+//   target_cc > 0 and C_C <= target                 -> stop, keep this iteration
+//   max_val_drop >= 0 and val(0) - val(i) > bound   -> stop, revert to iteration i-1
+//   no group above the floor, or max_iterations     -> stop
+// State in context.state_dir: state.json (iterations done, stop decision), point_<i>.pt
+// (the model after iteration i), iter_<i>/reduced.pt (after the reduction, before
+// fine-tuning: a resumed run does not re-measure) and the Trainer's own checkpoints in
+// iter_<i>/, so a run killed anywhere resumes where it was.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/alloc/allocator.h"
+#include "lib/alloc/sensitivity.h"
+
+namespace mpq::alloc {
+
+// (first iteration index, groups per iteration), sorted; iteration indices are 0-based
+// reduction counts as in the authors' code ("N = 400, 200, 150 switching at 0, 3, 4").
+using Schedule = std::vector<std::pair<int64_t, int64_t>>;
+
+// Parses "0:400,3:200,4:150". Errors name the bad entry. "" = empty schedule.
+absl::StatusOr<Schedule> ParseSchedule(const std::string& text);
+// Groups to reduce at 0-based reduction `iteration` (0 before the first entry).
+int64_t GroupsAt(const Schedule& schedule, int64_t iteration);
+
+struct ImpqOptions {
+  SensitivityMetric metric = SensitivityMetric::kPaper;  // default the paper's
+  SensitivityOptions sensitivity;                        // eval_top (default all classes)
+  Schedule weight_schedule = {{0, 400}};                 // default 400 per iteration
+  Schedule act_schedule;                                 // empty = weights only (default)
+  int64_t max_iterations = 10;                           // default 10
+  int64_t finetune_epochs = 1;                           // default 1
+  double finetune_lr = 2e-4;                             // default 2e-4 (ResNet-20 in the authors' code)
+  int64_t finetune_warmup_epochs = 0;                    // default 0
+  double target_bw_eff = 0;                              // 0 = off
+  double target_cc = 0;                                  // bit-ops (C_C), 0 = off
+  double max_val_drop = -1;                              // percentage points, < 0 = off
+  int64_t min_weight_bits = 1;                           // floor; default 1
+  int64_t min_act_bits = 2;                              // floor; default 2
+  int64_t stop_after_finetune_epochs = 0;                // pause after N fine-tune epochs (0 = run on)
+};
+
+class ImpqAllocator : public Allocator {
+ public:
+  explicit ImpqAllocator(ImpqOptions options) : options_(std::move(options)) {}
+  std::string name() const override { return "impq"; }
+  absl::StatusOr<AllocatorResult> Run(AllocatorContext& context) override;
+
+  // One reduction step on `model`: measures nothing, lowers the selected groups of
+  // `sensitivity` by one bit. Returns how many weight and activation groups were lowered.
+  static absl::StatusOr<std::pair<int64_t, int64_t>> Reduce(torch::nn::Module& model,
+                                                            const std::vector<GroupSensitivity>& sensitivity,
+                                                            const ImpqOptions& options, int64_t iteration);
+
+ private:
+  ImpqOptions options_;
+};
+
+}  // namespace mpq::alloc

@@ -1,0 +1,222 @@
+#include "lib/alloc/sensitivity.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/module.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "lib/nn/layer_record.h"
+#include "lib/nn/qact.h"
+#include "lib/nn/qconv.h"
+
+namespace mpq::alloc {
+namespace {
+
+struct WeightLayer {
+  const torch::nn::Module* module = nullptr;
+  std::string name;
+  at::Tensor sum;       // float64 [C_out]: sum over examples and classes of |grad_c|^2 / d^2
+  int64_t groups_of_bits = 1;
+  std::vector<int64_t> bits;  // per output channel
+  at::Tensor weight;    // float weights
+};
+
+struct ActGroup {
+  const torch::nn::Module* module = nullptr;
+  std::string name;
+  double sum = 0;
+  int64_t bits = 32, elements = 0;
+};
+
+// Per-example, per-output-channel squared norm of the weight gradient of one layer,
+// summed over examples: [C_out].
+at::Tensor ChannelGradSquares(const nn::LayerRecord& r, const at::Tensor& grad_out) {
+  const int64_t n = grad_out.size(0);
+  if (r.is_linear) {
+    const at::Tensor a = r.input.reshape({n, -1});
+    return (grad_out.reshape({n, -1}).pow(2) * a.pow(2).sum(1, true)).sum(0);
+  }
+  const int64_t g = r.groups, c = r.out_channels, p = r.out_h * r.out_w;
+  const at::Tensor patches = at::im2col(r.input, {r.kernel_h, r.kernel_w}, {1, 1}, {r.pad_h, r.pad_w},
+                                        {r.stride_h, r.stride_w});  // [N, C_in k k, P]
+  const int64_t d = patches.size(1) / g;
+  const at::Tensor per_example =
+      at::matmul(grad_out.reshape({n, g, c / g, p}), patches.reshape({n, g, d, p}).transpose(-1, -2));  // [N,G,C/G,D]
+  return per_example.pow(2).sum(-1).reshape({n, c}).sum(0);
+}
+
+at::Tensor FloatWeightOf(const torch::nn::Module& m) {
+  if (const auto* conv = dynamic_cast<const nn::QConv2dImpl*>(&m)) return conv->weight;
+  if (const auto* fc = dynamic_cast<const nn::QLinearImpl*>(&m)) return fc->weight;
+  return {};
+}
+
+int64_t BitGroupsOf(const torch::nn::Module& m) {
+  if (const auto* conv = dynamic_cast<const nn::QConv2dImpl*>(&m)) return conv->weight_bits.numel();
+  if (const auto* fc = dynamic_cast<const nn::QLinearImpl*>(&m)) return fc->weight_bits.numel();
+  return 0;
+}
+
+}  // namespace
+
+const char* Name(SensitivityMetric metric) { return metric == SensitivityMetric::kPaper ? "paper" : "code"; }
+
+absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data::DataLoader& loader,
+                                                     const SensitivityOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  std::map<const torch::nn::Module*, std::string> names;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) names[item.value().get()] = item.key();
+
+  const bool was_training = model.is_training();
+  model.eval();
+  SensitivityReport report;
+  std::vector<WeightLayer> layers;   // in first-seen order
+  std::vector<ActGroup> acts;
+  std::map<const torch::nn::Module*, size_t> layer_index, act_index;
+
+  loader.StartEpoch(0);
+  data::Batch batch;
+  int64_t batches = 0;
+  absl::Status error;
+  while (true) {
+    if (options.max_batches > 0 && batches >= options.max_batches) break;
+    absl::StatusOr<bool> more = loader.Next(&batch);
+    if (!more.ok()) {
+      error = more.status();
+      break;
+    }
+    if (!*more) break;
+    ++batches;
+    nn::LayerRecorder recorder;
+    at::Tensor logits;
+    {
+      at::AutoGradMode grad_mode(true);
+      logits = model.forward(batch.images);
+    }
+    if (logits.dim() != 2) {
+      error = absl::InvalidArgumentError(absl::StrCat("sensitivity: the model returned logits of shape ",
+                                                      c10::str(logits.sizes()), "; expected [N, classes]"));
+      break;
+    }
+    const int64_t n = logits.size(0), m = logits.size(1);
+    const int64_t k_max = options.eval_top > 0 ? std::min(options.eval_top, m) : m;
+
+    // Gradient targets: each weight layer's output and each quantizing QAct's output.
+    std::vector<at::Tensor> targets;
+    std::vector<const nn::LayerRecord*> layer_records;
+    std::vector<size_t> layer_slots, act_slots;
+    for (const nn::LayerRecord& r : recorder.layers()) {
+      if (!r.output.defined() || !r.output.requires_grad()) continue;
+      auto [it, inserted] = layer_index.try_emplace(r.module, layers.size());
+      if (inserted) {
+        WeightLayer w;
+        w.module = r.module;
+        w.name = names.count(r.module) ? names[r.module] : absl::StrCat("layer", layers.size());
+        w.sum = at::zeros({r.out_channels}, at::kDouble);
+        w.groups_of_bits = BitGroupsOf(*r.module);
+        w.bits = r.weight_bits;
+        w.weight = FloatWeightOf(*r.module);
+        layers.push_back(std::move(w));
+      }
+      targets.push_back(r.output);
+      layer_records.push_back(&r);
+      layer_slots.push_back(it->second);
+    }
+    const size_t first_act = targets.size();
+    for (const nn::ActivationRecord& r : recorder.activations()) {
+      if (!r.output.defined() || !r.output.requires_grad()) continue;
+      auto [it, inserted] = act_index.try_emplace(r.module, acts.size());
+      if (inserted) acts.push_back({r.module, names.count(r.module) ? names[r.module] : "act", 0.0, r.bits, r.elements});
+      targets.push_back(r.output);
+      act_slots.push_back(it->second);
+    }
+    if (targets.empty()) {
+      error = absl::FailedPreconditionError(
+          "sensitivity: no quantized layer took part in the forward pass (are the layers QConv2d/QLinear?)");
+      break;
+    }
+
+    const at::Tensor z = logits.detach();
+    const at::Tensor order = z.argsort(1, /*descending=*/true);
+    const at::Tensor top = order.select(1, 0).unsqueeze(1);
+    for (int64_t k = 1; k < k_max; ++k) {
+      const at::Tensor cls = order.select(1, k).unsqueeze(1);
+      const at::Tensor d = (z.gather(1, cls) - z.gather(1, top)).abs();  // [N, 1]
+      const at::Tensor tied = d.eq(0);
+      report.tied_pairs += tied.sum().item<int64_t>();
+      const at::Tensor inv = at::where(tied, at::zeros_like(d), d.reciprocal());
+      at::Tensor seed = at::zeros_like(z);
+      seed.scatter_add_(1, cls, inv);
+      seed.scatter_add_(1, top, -inv);
+      const std::vector<at::Tensor> grads =
+          torch::autograd::grad({logits}, targets, {seed}, /*retain_graph=*/k + 1 < k_max, /*create_graph=*/false,
+                                /*allow_unused=*/true);
+      at::NoGradGuard no_grad;
+      for (size_t j = 0; j < layer_records.size(); ++j) {
+        if (!grads[j].defined()) continue;
+        layers[layer_slots[j]].sum += ChannelGradSquares(*layer_records[j], grads[j]).to(at::kDouble);
+      }
+      for (size_t j = 0; j < act_slots.size(); ++j) {
+        const at::Tensor& g = grads[first_act + j];
+        if (g.defined()) acts[act_slots[j]].sum += g.to(at::kDouble).pow(2).sum().item<double>();
+      }
+    }
+    report.examples += n;
+    report.classes_compared = k_max - 1;
+  }
+  model.train(was_training);
+  if (!error.ok()) return error;
+  if (report.examples == 0) return absl::InvalidArgumentError("sensitivity: the loader produced no examples");
+
+  const double scale = 1.0 / (12.0 * static_cast<double>(report.examples));
+  for (const WeightLayer& w : layers) {
+    const at::Tensor energy = w.sum * scale;
+    const int64_t c = energy.size(0);
+    const at::Tensor abs_w = w.weight.detach().abs().reshape({c, -1}).to(at::kDouble);
+    const int64_t per_channel = abs_w.size(1);
+    if (w.groups_of_bits == c) {
+      for (int64_t i = 0; i < c; ++i) {
+        report.groups.push_back({w.name, true, i, w.bits[i], per_channel, energy[i].item<double>(),
+                                 abs_w[i].mean().item<double>()});
+      }
+    } else {
+      report.groups.push_back(
+          {w.name, true, 0, w.bits[0], per_channel * c, energy.sum().item<double>(), abs_w.mean().item<double>()});
+    }
+  }
+  for (const ActGroup& a : acts) report.groups.push_back({a.name, false, 0, a.bits, a.elements, a.sum * scale, 0.0});
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+double Score(const GroupSensitivity& g, SensitivityMetric metric) { return Score(g, metric, g.bits); }
+
+double Score(const GroupSensitivity& g, SensitivityMetric metric, int64_t bits) {
+  const double delta = std::ldexp(1.0, -static_cast<int>(bits));  // 2^-B
+  if (metric == SensitivityMetric::kPaper) return delta * delta * g.energy;
+  const double mean_e = g.elements > 0 ? 12.0 * g.energy / static_cast<double>(g.elements) : 0.0;
+  return mean_e * (g.is_weight ? g.mean_abs_weight : 1.0) * delta;
+}
+
+std::vector<size_t> SelectForReduction(const std::vector<GroupSensitivity>& groups, SensitivityMetric metric,
+                                       int64_t n, int64_t min_bits) {
+  std::vector<size_t> eligible;
+  if (n <= 0) return eligible;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (groups[i].bits > min_bits && groups[i].bits <= 16) eligible.push_back(i);
+  }
+  std::vector<double> score(groups.size(), 0.0);
+  for (size_t i : eligible) score[i] = Score(groups[i], metric);
+  std::stable_sort(eligible.begin(), eligible.end(), [&](size_t a, size_t b) { return score[a] < score[b]; });
+  if (static_cast<size_t>(n) < eligible.size()) eligible.resize(static_cast<size_t>(n));
+  std::sort(eligible.begin(), eligible.end());
+  return eligible;
+}
+
+}  // namespace mpq::alloc

@@ -1,0 +1,84 @@
+// sensitivity.h — IMPQ's sensitivity of the misclassification probability to the
+// quantization noise of each weight group and activation group (Gonugondla & Shanbhag,
+// ICASSP 2022; seed 001):
+//
+//   E_W,l = E_x [ sum_{i != top} sum_{h in W_l} (d(Z_i - Z_top)/dh)^2 / (12 (Z_i - Z_top)^2) ]
+//   E_A,k = the same with h over the activation group A_k,
+//   p_m <= sum_l Delta_w,l^2 E_W,l + sum_k Delta_a,k^2 E_A,k,   Delta = 2^-B,
+//
+// with Z the logits and top the predicted class. `eval_top` > 0 restricts i to the
+// eval_top - 1 runner-up classes, as the authors' code does (eval_top 10).
+//
+// Algorithm (docs/impq.md): one forward pass per batch (eval mode, gradients on) under a
+// LayerRecorder that keeps every layer's input and output and every QAct's output; then,
+// for each runner-up rank k, one backward pass from the logits seeded with
+// (e_{i_k} - e_top) / |d_k| per example, which gives every layer-output gradient g of
+// d_k / |d_k| for all examples at once (examples do not interact in eval mode). The
+// per-example weight gradient of a convolution is g [C_out, P] times the example's
+// im2col patches [P, D], one batched matmul; its squared norm per output channel is
+// summed over examples. Linear layers: |g_c|^2 |a|^2. Activations: the squared norm of
+// the gradient at the QAct output. Cost per batch: one forward, K-1 backward passes and
+// K-1 batched matmuls of the size of a forward pass (K = number of classes compared),
+// about 3 (K - 1) forward passes in all.
+//
+//   SensitivityReport r = *MeasureSensitivity(*model, *loader, {});
+//   for (const GroupSensitivity& g : r.groups) Score(g, SensitivityMetric::kPaper);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "datasets/loader.h"
+#include "lib/models/model.h"
+
+namespace mpq::alloc {
+
+// kPaper: score = Delta^2 E = 2^(-2B) E (the term the group adds to the bound).
+// kCode: the authors' code's ranking, mean over the group's elements of the per-element
+//        sum (dd/dh)^2 / d^2 (no 1/12), times mean|w| of the group, over 2^B
+//        (activations: without the |w| factor).
+enum class SensitivityMetric { kPaper, kCode };
+const char* Name(SensitivityMetric metric);
+
+struct SensitivityOptions {
+  int64_t eval_top = 0;     // 0: compare with every other class (the paper); else eval_top - 1 runner-ups
+  int64_t max_batches = 0;  // 0: the whole loader
+};
+
+struct GroupSensitivity {
+  std::string layer;        // module name
+  bool is_weight = true;
+  int64_t group = 0;        // output channel at kernel granularity, else 0
+  int64_t bits = 32;        // current bits of the group
+  int64_t elements = 0;     // weights in the group, or activation elements per example
+  double energy = 0;        // E (with the 1/12), averaged over examples
+  double mean_abs_weight = 0;  // weight groups: mean |w| of the float weights
+};
+
+struct SensitivityReport {
+  std::vector<GroupSensitivity> groups;  // weights (module order, then group), then activations
+  int64_t examples = 0;
+  int64_t classes_compared = 0;          // K - 1 per example
+  int64_t tied_pairs = 0;                // (example, class) pairs with Z_i == Z_top, skipped
+  double seconds = 0;
+};
+
+// Measures E for every QConv2d / QLinear weight group and every quantizing QAct over the
+// loader's examples (use test-time transforms). The model is put in eval mode and
+// restored afterwards; its parameters are not changed.
+absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data::DataLoader& loader,
+                                                     const SensitivityOptions& options);
+
+// The ranking score of a group at `bits` (default: its current bits): lower = reduce first.
+double Score(const GroupSensitivity& group, SensitivityMetric metric);
+double Score(const GroupSensitivity& group, SensitivityMetric metric, int64_t bits);
+
+// IMPQ's reduction step: the indices (into `groups`) of the `n` lowest-scoring eligible
+// groups, eligible meaning min_bits < bits <= 16 (full-precision groups stay so). Ties
+// go to the lower index. Fewer than n when fewer are eligible.
+std::vector<size_t> SelectForReduction(const std::vector<GroupSensitivity>& groups, SensitivityMetric metric,
+                                       int64_t n, int64_t min_bits);
+
+}  // namespace mpq::alloc

@@ -1,0 +1,245 @@
+// IMPQ's iterative loop: points reported per iteration, stopping rules, and a run paused
+// in the middle of an iteration's fine-tuning that resumes to exactly the uninterrupted
+// result.
+#include "lib/alloc/impq.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "lib/alloc/uniform.h"
+#include "lib/train/trainer.h"
+#include "tests/alloc/tiny_net.h"
+
+namespace mpq::alloc {
+namespace {
+
+using testing::Data;
+using testing::MakeData;
+using testing::TempDir;
+using testing::TinyNet;
+
+// A 4-bit TinyNet trained for 2 epochs (the IMPQ starting point), same for every call.
+std::shared_ptr<TinyNet> Pretrained(Data& d) {
+  at::manual_seed(21);
+  testing::TinyNetOptions o;
+  o.weight_bits = 4;
+  o.act = nn::ActQuantizer::kNone;
+  auto net = std::make_shared<TinyNet>(o);
+  train::TrainOptions to;
+  to.epochs = 2;
+  to.lr = 0.05;
+  to.threads = 1;
+  to.progress = false;
+  train::Trainer t(*net, *d.train, d.val.get(), to);
+  EXPECT_TRUE(t.Run().ok());
+  return net;
+}
+
+struct Recorded {
+  std::vector<AllocationPoint> points;
+};
+
+AllocatorContext Context(TinyNet& net, Data& d, const std::string& dir, Recorded* rec) {
+  AllocatorContext c;
+  c.model = &net;
+  c.train = d.train.get();
+  c.validation = d.val.get();
+  c.calibration = d.calibration.get();
+  c.training.threads = 1;  // bit-reproducible, for the resume comparison
+  c.training.progress = false;
+  c.training.lr = 0.05;
+  c.input_shape = {1, 1, 32, 32};
+  c.state_dir = dir;
+  c.on_point = [rec](const AllocationPoint& p) {
+    rec->points.push_back(p);
+    return absl::OkStatus();
+  };
+  return c;
+}
+
+ImpqOptions Options() {
+  ImpqOptions o;
+  o.weight_schedule = {{0, 6}, {1, 3}};
+  o.finetune_epochs = 2;
+  o.finetune_lr = 0.01;
+  o.max_iterations = 3;
+  return o;
+}
+
+TEST(ImpqTest, ReportsEveryIterationAndLowersBits) {
+  Data d = MakeData();
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_points"), &rec);
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(Options()).Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->completed);
+  ASSERT_EQ(rec.points.size(), 4u);  // start + 3 iterations
+  EXPECT_EQ(r->final_point, 3);
+  EXPECT_NE(r->stop_reason.find("max_iterations"), std::string::npos) << r->stop_reason;
+  // 15 weight groups at 4 bits; 6 + 3 + 3 lose one bit each (all distinct groups or
+  // repeated ones): the bit sum falls by exactly 12.
+  auto bit_sum = [](const Allocation& a) {
+    int64_t s = 0;
+    for (const GroupBits& g : a.groups) s += g.bits;
+    return s;
+  };
+  EXPECT_EQ(bit_sum(rec.points[0].allocation), 15 * 4);
+  EXPECT_EQ(bit_sum(rec.points[1].allocation), 15 * 4 - 6);
+  EXPECT_EQ(bit_sum(rec.points[3].allocation), 15 * 4 - 12);
+  EXPECT_LT(rec.points[3].cost.bw_eff, rec.points[0].cost.bw_eff);
+  EXPECT_EQ(bit_sum(r->allocation), bit_sum(rec.points[3].allocation));
+  for (size_t i = 0; i < rec.points.size(); ++i) EXPECT_EQ(rec.points[i].index, static_cast<int64_t>(i));
+  // Calling Run again on a finished state does nothing more.
+  absl::StatusOr<AllocatorResult> again = ImpqAllocator(Options()).Run(c);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(rec.points.size(), 4u);
+  EXPECT_EQ(bit_sum(again->allocation), bit_sum(r->allocation));
+}
+
+TEST(ImpqTest, StopsAtTargetEffectiveBits) {
+  Data d = MakeData();
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_target"), &rec);
+  ImpqOptions o = Options();
+  o.weight_schedule = {{0, 15}};  // every group loses a bit per iteration: 4 -> 3 -> 2
+  o.finetune_epochs = 1;
+  o.max_iterations = 10;
+  o.target_bw_eff = 2.5;
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(o).Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->final_point, 2);
+  EXPECT_NEAR(rec.points.back().cost.bw_eff, 2.0, 1e-9);
+  EXPECT_NE(r->stop_reason.find("B_w,eff"), std::string::npos) << r->stop_reason;
+}
+
+TEST(ImpqTest, ValidationDropRevertsToThePreviousIteration) {
+  Data d = MakeData(320, 120, 40, 16, /*noise_std=*/160);  // harder: accuracy well below 100%
+  // Weights and activations (PACT) start at 4 bits and lose a bit each per iteration,
+  // down to 1: 1-bit activations lose most of the signal.
+  at::manual_seed(21);
+  testing::TinyNetOptions no;
+  no.weight_bits = 4;
+  no.act_bits = 4;
+  auto net = std::make_shared<TinyNet>(no);
+  {
+    train::TrainOptions to;
+    to.epochs = 2;
+    to.lr = 0.05;
+    to.threads = 1;
+    to.progress = false;
+    train::Trainer t(*net, *d.train, d.val.get(), to);
+    ASSERT_TRUE(t.Run().ok());
+  }
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_drop"), &rec);
+  ImpqOptions o = Options();
+  o.weight_schedule = {{0, 15}};
+  o.act_schedule = {{0, 2}};
+  o.min_act_bits = 1;
+  o.finetune_epochs = 1;
+  o.finetune_lr = 1e-6;  // (almost) no recovery
+  o.max_iterations = 3;
+  o.max_val_drop = 0;
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(o).Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // The first iteration whose validation accuracy fell below the start is rejected.
+  int64_t first_drop = -1;
+  for (size_t i = 1; i < rec.points.size(); ++i) {
+    if (rec.points[i].val_top1 < rec.points[0].val_top1) {
+      first_drop = static_cast<int64_t>(i);
+      break;
+    }
+  }
+  std::string vals;
+  for (const AllocationPoint& p : rec.points) vals += std::to_string(p.val_top1) + " ";
+  ASSERT_GT(first_drop, 0) << "accuracy never fell; the test needs a harsher reduction: " << vals;
+  EXPECT_EQ(r->final_point, first_drop - 1);
+  EXPECT_EQ(static_cast<int64_t>(rec.points.size()), first_drop + 1);
+  const Allocation& kept = rec.points[first_drop - 1].allocation;
+  ASSERT_EQ(r->allocation.groups.size(), kept.groups.size());
+  for (size_t i = 0; i < kept.groups.size(); ++i) EXPECT_EQ(r->allocation.groups[i].bits, kept.groups[i].bits);
+  absl::StatusOr<train::EvalResult> v = train::Evaluate(*net, *d.val);
+  EXPECT_DOUBLE_EQ(v->top1, rec.points[first_drop - 1].val_top1);  // the model was reverted too
+}
+
+TEST(ImpqTest, ResumesInTheMiddleOfAnIteration) {
+  Data d = MakeData();
+  Recorded full_rec;
+  std::shared_ptr<TinyNet> full = Pretrained(d);
+  AllocatorContext c_full = Context(*full, d, TempDir("impq_full"), &full_rec);
+  absl::StatusOr<AllocatorResult> uninterrupted = ImpqAllocator(Options()).Run(c_full);
+  ASSERT_TRUE(uninterrupted.ok()) << uninterrupted.status();
+
+  const std::string dir = TempDir("impq_paused");
+  Recorded rec;
+  {
+    std::shared_ptr<TinyNet> net = Pretrained(d);
+    AllocatorContext c = Context(*net, d, dir, &rec);
+    ImpqOptions o = Options();
+    o.stop_after_finetune_epochs = 3;  // iteration 1's two epochs, then one of iteration 2's
+    absl::StatusOr<AllocatorResult> paused = ImpqAllocator(o).Run(c);
+    ASSERT_TRUE(paused.ok()) << paused.status();
+    EXPECT_FALSE(paused->completed);
+    EXPECT_EQ(rec.points.size(), 2u);  // start + iteration 1
+    EXPECT_TRUE(std::filesystem::exists(dir + "/iter_2/reduced.pt"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/iter_2/last.pt"));
+  }
+  // A new process: a freshly built model (different initial weights) resumes from the state.
+  at::manual_seed(999);
+  testing::TinyNetOptions to;
+  to.weight_bits = 4;
+  to.act = nn::ActQuantizer::kNone;
+  auto fresh_net = std::make_shared<TinyNet>(to);
+  TinyNet& fresh = *fresh_net;
+  AllocatorContext c = Context(fresh, d, dir, &rec);
+  absl::StatusOr<AllocatorResult> resumed = ImpqAllocator(Options()).Run(c);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->completed);
+  ASSERT_EQ(rec.points.size(), full_rec.points.size());
+  for (size_t i = 0; i < rec.points.size(); ++i) {
+    EXPECT_EQ(rec.points[i].val_top1, full_rec.points[i].val_top1) << "point " << i;
+    ASSERT_EQ(rec.points[i].allocation.groups.size(), full_rec.points[i].allocation.groups.size());
+    for (size_t g = 0; g < rec.points[i].allocation.groups.size(); ++g) {
+      EXPECT_EQ(rec.points[i].allocation.groups[g].bits, full_rec.points[i].allocation.groups[g].bits);
+    }
+  }
+  EXPECT_TRUE(at::equal(fresh.conv1->weight, full->conv1->weight));
+  EXPECT_TRUE(at::equal(fresh.fc->weight, full->fc->weight));
+}
+
+TEST(ImpqTest, UniformAllocatorReportsTheBuiltAllocation) {
+  Data d = MakeData();
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, "", &rec);
+  absl::StatusOr<AllocatorResult> r = UniformAllocator().Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(rec.points.size(), 1u);
+  for (const GroupBits& g : r->allocation.groups) EXPECT_EQ(g.bits, 4);
+  EXPECT_NEAR(rec.points[0].cost.bw_eff, 4.0, 1e-9);
+}
+
+TEST(ImpqTest, BadOptionsAreClearErrors) {
+  Data d = MakeData(64, 16, 16, 8);
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_bad"), &rec);
+  ImpqOptions o = Options();
+  o.min_weight_bits = 0;
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(o).Run(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bit floors"), std::string::npos) << r.status();
+  c.validation = nullptr;
+  o = Options();
+  o.max_val_drop = 1;
+  r = ImpqAllocator(o).Run(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("validation"), std::string::npos) << r.status();
+}
+
+}  // namespace
+}  // namespace mpq::alloc

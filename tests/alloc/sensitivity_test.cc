@@ -1,0 +1,210 @@
+// Sensitivity (IMPQ's E_W, E_A) against a brute-force computation: one example and one
+// class at a time, autograd gradients of d = Z_i - Z_top with respect to the weights and
+// the activations; and the reduction step's selection rule.
+#include "lib/alloc/sensitivity.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+#include <map>
+
+#include "lib/alloc/impq.h"
+#include "lib/nn/layer_record.h"
+#include "tests/alloc/tiny_net.h"
+
+namespace mpq::alloc {
+namespace {
+
+using testing::Data;
+using testing::MakeData;
+using testing::TinyNet;
+
+// Brute force: {layer -> per-channel E} and {act layer -> E}, as doubles.
+struct Reference {
+  std::map<std::string, std::vector<double>> weights;
+  std::map<std::string, double> acts;
+  int64_t examples = 0;
+};
+
+Reference BruteForce(TinyNet& net, data::DataLoader& loader, int64_t eval_top) {
+  Reference ref;
+  net.eval();
+  const std::vector<std::pair<std::string, at::Tensor>> params = {
+      {"conv1", net.conv1->weight}, {"conv2", net.conv2->weight}, {"fc", net.fc->weight}};
+  for (const auto& [name, w] : params) ref.weights[name].assign(w.size(0), 0.0);
+  loader.StartEpoch(0);
+  data::Batch batch;
+  while (*loader.Next(&batch)) {
+    for (int64_t n = 0; n < batch.images.size(0); ++n) {
+      nn::LayerRecorder recorder;
+      const at::Tensor z = net.forward(batch.images.slice(0, n, n + 1)).squeeze(0);
+      const at::Tensor a1 = recorder.activations()[0].output, a2 = recorder.activations()[1].output;
+      const at::Tensor order = z.detach().argsort(0, true);
+      const int64_t top = order[0].item<int64_t>();
+      const int64_t classes = eval_top > 0 ? eval_top : z.size(0);
+      for (int64_t k = 1; k < classes; ++k) {
+        const int64_t i = order[k].item<int64_t>();
+        const at::Tensor d = z[i] - z[top];
+        const double d2 = d.item<double>() * d.item<double>();
+        const std::vector<at::Tensor> g = torch::autograd::grad(
+            {d}, {net.conv1->weight, net.conv2->weight, net.fc->weight, a1, a2}, {}, /*retain_graph=*/true);
+        for (size_t p = 0; p < params.size(); ++p) {
+          const at::Tensor sq = g[p].to(at::kDouble).pow(2).reshape({g[p].size(0), -1}).sum(1);
+          for (int64_t c = 0; c < sq.size(0); ++c) ref.weights[params[p].first][c] += sq[c].item<double>() / (12 * d2);
+        }
+        ref.acts["act1"] += g[3].to(at::kDouble).pow(2).sum().item<double>() / (12 * d2);
+        ref.acts["act2"] += g[4].to(at::kDouble).pow(2).sum().item<double>() / (12 * d2);
+      }
+      ++ref.examples;
+    }
+  }
+  for (auto& [name, v] : ref.weights) {
+    for (double& e : v) e /= ref.examples;
+  }
+  for (auto& [name, e] : ref.acts) e /= ref.examples;
+  return ref;
+}
+
+void ExpectMatches(const SensitivityReport& r, const Reference& ref) {
+  ASSERT_EQ(r.examples, ref.examples);
+  // conv1 and fc per channel (4 + 10 groups), conv2 per tensor (1 group), 2 activations.
+  ASSERT_EQ(r.groups.size(), 4u + 1u + 10u + 2u);
+  for (const GroupSensitivity& g : r.groups) {
+    double want;
+    if (!g.is_weight) {
+      want = ref.acts.at(g.layer);
+    } else if (g.layer == "conv2") {
+      want = 0;
+      for (double e : ref.weights.at("conv2")) want += e;
+    } else {
+      want = ref.weights.at(g.layer)[g.group];
+    }
+    // (A classifier row that is never the top or a compared class has E = 0.)
+    if (g.layer != "fc") ASSERT_GT(want, 0) << g.layer;
+    EXPECT_NEAR(g.energy, want, 1e-4 * want + 1e-15) << g.layer << " group " << g.group;
+  }
+}
+
+TEST(SensitivityTest, MatchesBruteForceOverAllClasses) {
+  at::manual_seed(11);
+  auto net_ptr = std::make_shared<TinyNet>(testing::TinyNetOptions{});
+  TinyNet& net = *net_ptr;
+  Data d = MakeData(/*n_train=*/64, 16, /*n_calibration=*/24, /*batch=*/10);  // batches 10, 10, 4
+  absl::StatusOr<SensitivityReport> r = MeasureSensitivity(net, *d.calibration, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->classes_compared, 9);
+  ExpectMatches(*r, BruteForce(net, *d.calibration, 0));
+  EXPECT_EQ(r->groups[0].elements, 9);          // conv1: 1 x 3 x 3 weights per kernel
+  EXPECT_EQ(r->groups[4].elements, 4 * 2 * 9);  // conv2: the whole layer
+}
+
+TEST(SensitivityTest, MatchesBruteForceOverTopRunnersUp) {
+  at::manual_seed(12);
+  auto net_ptr = std::make_shared<TinyNet>(testing::TinyNetOptions{});
+  TinyNet& net = *net_ptr;
+  Data d = MakeData(64, 16, 24, 8);
+  SensitivityOptions o;
+  o.eval_top = 4;  // the 3 runner-up classes, as the authors' eval_top
+  absl::StatusOr<SensitivityReport> r = MeasureSensitivity(net, *d.calibration, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->classes_compared, 3);
+  ExpectMatches(*r, BruteForce(net, *d.calibration, 4));
+}
+
+TEST(SensitivityTest, ScoresFollowThePaperAndTheCode) {
+  GroupSensitivity g;
+  g.energy = 3.0;
+  g.elements = 6;
+  g.mean_abs_weight = 0.5;
+  g.bits = 3;
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kPaper), 3.0 / 64);        // 2^-6 E
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kCode), 12 * 3.0 / 6 * 0.5 / 8);  // mean E * mean|w| / 2^B
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kPaper, 2), 3.0 / 16);
+  g.is_weight = false;
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kCode), 12 * 3.0 / 6 / 8);
+}
+
+TEST(SensitivityTest, SelectionTakesTheNLeastSensitiveEligibleGroups) {
+  std::vector<GroupSensitivity> groups(8);
+  const double energy[] = {5, 1, 0.1, 7, 0.1, 2, 0.01, 3};
+  const int64_t bits[] = {4, 4, 1, 4, 4, 32, 4, 2};  // index 2 at the floor, 5 full precision
+  for (size_t i = 0; i < groups.size(); ++i) {
+    groups[i].energy = energy[i];
+    groups[i].bits = bits[i];
+  }
+  // Paper scores 2^-2B E: 0: 5/256, 1: 1/256, 3: 7/256, 4: 0.1/256, 6: 0.01/256, 7: 3/16.
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 3, 1), (std::vector<size_t>{1, 4, 6}));
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 100, 1), (std::vector<size_t>{0, 1, 3, 4, 6, 7}));
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 0, 1), (std::vector<size_t>{}));
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 100, 2), (std::vector<size_t>{0, 1, 3, 4, 6}));
+  // Ties go to the lower index.
+  for (GroupSensitivity& g : groups) g.energy = 1;
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 2, 1), (std::vector<size_t>{0, 1}));
+}
+
+SensitivityOptions OneBatch() {
+  SensitivityOptions o;
+  o.max_batches = 1;
+  return o;
+}
+
+TEST(SensitivityTest, ReductionLowersExactlyTheSelectedGroupsAndNeverBelowOneBit) {
+  at::manual_seed(13);
+  testing::TinyNetOptions to;
+  to.weight_bits = 3;
+  to.act_bits = 4;
+  auto net_ptr = std::make_shared<TinyNet>(to);
+  TinyNet& net = *net_ptr;
+  Data d = MakeData(64, 16, 16, 8);
+  absl::StatusOr<SensitivityReport> r = MeasureSensitivity(net, *d.calibration, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ImpqOptions o;
+  o.weight_schedule = {{0, 5}};
+  o.act_schedule = {{0, 1}};
+  std::vector<GroupSensitivity> weights, acts;
+  for (const GroupSensitivity& g : r->groups) (g.is_weight ? weights : acts).push_back(g);
+  const std::vector<size_t> want_w = SelectForReduction(weights, o.metric, 5, 1);
+  const std::vector<size_t> want_a = SelectForReduction(acts, o.metric, 1, 2);
+  const Allocation before = ReadAllocation(net);
+  absl::StatusOr<std::pair<int64_t, int64_t>> n = ImpqAllocator::Reduce(net, r->groups, o, 0);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(n->first, 5);
+  EXPECT_EQ(n->second, 1);
+  const Allocation after = ReadAllocation(net);
+  ASSERT_EQ(after.groups.size(), before.groups.size());
+  size_t wi = 0, ai = 0;
+  for (size_t i = 0; i < after.groups.size(); ++i) {
+    const bool selected = after.groups[i].is_weight
+                              ? std::count(want_w.begin(), want_w.end(), wi++) > 0
+                              : std::count(want_a.begin(), want_a.end(), ai++) > 0;
+    EXPECT_EQ(after.groups[i].bits, before.groups[i].bits - (selected ? 1 : 0)) << after.groups[i].layer;
+  }
+  // Keep reducing with the same scores: weights stop at 1 bit, activations at 2.
+  for (int it = 0; it < 20; ++it) {
+    absl::StatusOr<SensitivityReport> again = MeasureSensitivity(net, *d.calibration, OneBatch());
+    ASSERT_TRUE(again.ok());
+    ASSERT_TRUE(ImpqAllocator::Reduce(net, again->groups, o, it + 1).ok());
+  }
+  for (const GroupBits& g : ReadAllocation(net).groups) EXPECT_EQ(g.bits, g.is_weight ? 1 : 2) << g.layer;
+  absl::StatusOr<std::pair<int64_t, int64_t>> none = ImpqAllocator::Reduce(
+      net, MeasureSensitivity(net, *d.calibration, OneBatch())->groups, o, 30);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->first + none->second, 0);
+}
+
+TEST(SensitivityTest, ScheduleParsing) {
+  EXPECT_FALSE(ParseSchedule("0:400,x").ok());
+  EXPECT_FALSE(ParseSchedule("3:1,2:5").ok());
+  EXPECT_EQ(*ParseSchedule("0:400, 3:200,4:150"), (Schedule{{0, 400}, {3, 200}, {4, 150}}));
+  const Schedule s = *ParseSchedule("0:400,3:200,4:150");
+  EXPECT_EQ(GroupsAt(s, 0), 400);
+  EXPECT_EQ(GroupsAt(s, 2), 400);
+  EXPECT_EQ(GroupsAt(s, 3), 200);
+  EXPECT_EQ(GroupsAt(s, 9), 150);
+  EXPECT_EQ(GroupsAt(*ParseSchedule(""), 0), 0);
+}
+
+}  // namespace
+}  // namespace mpq::alloc
