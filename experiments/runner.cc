@@ -35,6 +35,8 @@
 #include "datasets/random.h"
 #include "datasets/registry.h"
 #include "experiments/spec.h"
+#include "lib/alloc/impq.h"
+#include "lib/alloc/uniform.h"
 #include "lib/cost/cost_model.h"
 #include "lib/models/registry.h"
 #include "lib/runtime/malloc_tuning.h"
@@ -114,6 +116,33 @@ train::TrainOptions TrainOptionsOf(const ExperimentSpec& s) {
   o.epochs = s.epochs;
   o.threads = absl::GetFlag(FLAGS_threads);
   return o;
+}
+
+// The spec's allocator (lib/alloc). Specs are validated, so the schedules parse.
+std::unique_ptr<alloc::Allocator> MakeAllocator(const ExperimentSpec& s) {
+  if (s.method != "impq") return std::make_unique<alloc::UniformAllocator>();
+  alloc::ImpqOptions o;
+  o.metric = s.impq_metric == "code" ? alloc::SensitivityMetric::kCode : alloc::SensitivityMetric::kPaper;
+  o.sensitivity.eval_top = s.impq_eval_top;
+  o.weight_schedule = *alloc::ParseSchedule(s.impq_weight_schedule);
+  o.act_schedule = *alloc::ParseSchedule(s.impq_act_schedule);
+  o.max_iterations = s.impq_max_iterations;
+  o.finetune_epochs = s.impq_finetune_epochs;
+  o.finetune_lr = s.impq_finetune_lr;
+  o.finetune_warmup_epochs = s.impq_finetune_warmup_epochs;
+  o.target_bw_eff = s.impq_target_bw_eff;
+  o.target_cc = s.impq_target_cc_gbitops * 1e9;
+  o.max_val_drop = s.impq_max_val_drop;
+  o.min_weight_bits = s.impq_min_weight_bits;
+  o.min_act_bits = s.impq_min_act_bits;
+  return std::make_unique<alloc::ImpqAllocator>(o);
+}
+
+std::vector<results::GroupBits> ToStore(const alloc::Allocation& a) {
+  std::vector<results::GroupBits> out;
+  out.reserve(a.groups.size());
+  for (const alloc::GroupBits& g : a.groups) out.push_back({g.layer, g.is_weight, g.group, g.bits});
+  return out;
 }
 
 // Holds an flock on a run's checkpoint directory for this process; released on scope exit.
@@ -278,8 +307,64 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   absl::StatusOr<train::TrainResult> trained = trainer.Run();
   if (!trained.ok()) return fail(trained.status());
 
+  // The allocator: uniform keeps the built bits (one point); IMPQ reduces iteratively
+  // from the trained model. Each point goes to the store (metrics "point_*" with step =
+  // point index, and the allocations table).
+  std::unique_ptr<data::DataLoader> calibration_loader;
+  if (spec.method == "impq") {
+    std::vector<int64_t> calib = split->train;
+    data::Rng(data::MixSeed(static_cast<uint64_t>(spec.seed), 0x63616cULL /* "cal" */)).Shuffle(calib);
+    calib.resize(std::max<size_t>(1, static_cast<size_t>(spec.impq_eval_fraction * calib.size())));
+    std::sort(calib.begin(), calib.end());
+    absl::StatusOr<std::unique_ptr<data::DataLoader>> c = data::DataLoader::Create(**train_set, calib, pipelines.eval, lo);
+    if (!c.ok()) return fail(c.status());
+    calibration_loader = std::move(*c);
+  }
+  alloc::AllocatorContext actx;
+  actx.model = model.get();
+  actx.train = train_loader->get();
+  actx.validation = val_loader.get();
+  actx.test = test_loader->get();
+  actx.calibration = calibration_loader.get();
+  actx.training = TrainOptionsOf(spec);
+  actx.input_shape = {1, mo.in_channels, spec.image_size, spec.image_size};
+  actx.state_dir = checkpoint_dir + "/alloc";
+  actx.on_point = [&](const alloc::AllocationPoint& p) -> absl::Status {
+    const int64_t step = p.index;
+    const double at = static_cast<double>(p.index);
+    std::vector<results::Metric> m = {{step, at, "point_val_top1", p.val_top1},
+                                      {step, at, "point_bw_eff", p.cost.bw_eff},
+                                      {step, at, "point_ba_eff", p.cost.ba_eff},
+                                      {step, at, "point_cc", p.cost.cc},
+                                      {step, at, "point_bitops", p.cost.bitops},
+                                      {step, at, "point_weight_bytes", p.cost.weight_bytes},
+                                      {step, at, "point_compression_ratio", p.cost.compression_ratio}};
+    if (p.test_top1 >= 0) m.push_back({step, at, "point_test_top1", p.test_top1});
+    if (absl::Status st = store.AddMetrics(run, m); !st.ok()) return st;
+    absl::PrintF("%s: point %d: val %.2f%% test %.2f%% B_w,eff %.3f B_a,eff %.3f C_C %.4g Gbit-OPs  %s\n", spec.name,
+                 p.index, p.val_top1, p.test_top1, p.cost.bw_eff, p.cost.ba_eff, p.cost.cc / 1e9, p.note);
+    return store.AddAllocation(run, p.index, ToStore(p.allocation));
+  };
+  actx.on_epoch = [&](int64_t point, const train::EpochStats& s) {
+    const int64_t step = point * 10000 + s.epoch;
+    const double at = point - 1 + (s.epoch + 1.0) / std::max<int64_t>(1, spec.impq_finetune_epochs);
+    absl::Status st = store.AddMetrics(run, {{step, at, "finetune_train_loss", s.train_loss},
+                                             {step, at, "finetune_val_top1", s.val_top1}});
+    if (!st.ok()) absl::FPrintF(stderr, "warning: fine-tune metrics not stored: %s\n", st.message());
+  };
+  std::unique_ptr<alloc::Allocator> allocator = MakeAllocator(spec);
+  absl::StatusOr<alloc::AllocatorResult> allocated = allocator->Run(actx);
+  if (!allocated.ok()) return fail(allocated.status());
+  if (!allocated->completed) return fail(absl::AbortedError("allocator paused: " + allocated->stop_reason));
+
   absl::StatusOr<train::EvalResult> test = train::Evaluate(*model, **test_loader);
   if (!test.ok()) return fail(test.status());
+  std::optional<double> final_val;
+  if (val_loader) {
+    absl::StatusOr<train::EvalResult> v = train::Evaluate(*model, *val_loader);
+    if (!v.ok()) return fail(v.status());
+    final_val = v->top1;
+  }
   model->eval();
   const cost::CostReport cost = cost::MeasureModelCost(
       *model, [&](const at::Tensor& x) { return model->forward(x); }, {1, mo.in_channels, spec.image_size, spec.image_size});
@@ -287,7 +372,7 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   r.dataset = spec.dataset;
   r.test_top1 = test->top1;
   r.test_top5 = test->top5;
-  r.val_top1 = trained->best_val_top1;
+  r.val_top1 = final_val;
   r.bitops = cost.totals.bitops;
   r.cc = cost.totals.cc;
   r.weight_bytes = cost.totals.weight_bytes;
@@ -296,13 +381,21 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   r.bw_eff = cost.totals.bw_eff;
   r.ba_eff = cost.totals.ba_eff;
   r.compression_ratio = cost.totals.compression_ratio;
-  r.extra_json = absl::StrFormat(R"({"best_epoch": %d, "macs": %.0f, "params": %d, "train_examples": %d})",
-                                 trained->best_epoch, cost.totals.macs, cost.totals.params, train_indices.size());
+  r.extra_json = absl::StrFormat(
+      R"({"best_epoch": %d, "macs": %.0f, "params": %d, "train_examples": %d, "allocator": "%s", "final_point": %d, "points": %d, "allocator_details": %s})",
+      trained->best_epoch, cost.totals.macs, cost.totals.params, train_indices.size(), allocator->name(),
+      allocated->final_point, allocated->points, allocated->details_json);
   if (absl::Status s = store.FinishRun(run, r); !s.ok()) return s;
   summary.status = "finished";
   summary.result = r;
-  absl::PrintF("%s: run %d finished: test top-1 %.2f%% (model chosen at epoch %d by validation top-1 %.2f%%)\n",
-               spec.name, run, test->top1, trained->best_epoch + 1, trained->best_val_top1);
+  if (spec.method == "impq") {
+    absl::PrintF("%s: run %d finished: test top-1 %.2f%% at B_w,eff %.3f, B_a,eff %.3f (IMPQ point %d of %d: %s)\n",
+                 spec.name, run, test->top1, cost.totals.bw_eff, cost.totals.ba_eff, allocated->final_point,
+                 allocated->points - 1, allocated->stop_reason);
+  } else {
+    absl::PrintF("%s: run %d finished: test top-1 %.2f%% (model chosen at epoch %d by validation top-1 %.2f%%)\n",
+                 spec.name, run, test->top1, trained->best_epoch + 1, trained->best_val_top1);
+  }
   return summary;
 }
 

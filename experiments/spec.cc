@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "datasets/registry.h"
+#include "lib/alloc/schedule.h"
 #include "lib/models/registry.h"
 
 namespace mpq::experiments {
@@ -43,7 +44,21 @@ Json ToJson(const ExperimentSpec& s) {
               {"validation_fraction", s.validation_fraction},
               {"train_subset", s.train_subset},
               {"seed", s.seed},
-              {"paper_row", s.paper_row}};
+              {"paper_row", s.paper_row},
+              {"impq_metric", s.impq_metric},
+              {"impq_eval_top", s.impq_eval_top},
+              {"impq_eval_fraction", s.impq_eval_fraction},
+              {"impq_weight_schedule", s.impq_weight_schedule},
+              {"impq_act_schedule", s.impq_act_schedule},
+              {"impq_max_iterations", s.impq_max_iterations},
+              {"impq_finetune_epochs", s.impq_finetune_epochs},
+              {"impq_finetune_lr", s.impq_finetune_lr},
+              {"impq_finetune_warmup_epochs", s.impq_finetune_warmup_epochs},
+              {"impq_target_bw_eff", s.impq_target_bw_eff},
+              {"impq_target_cc_gbitops", s.impq_target_cc_gbitops},
+              {"impq_max_val_drop", s.impq_max_val_drop},
+              {"impq_min_weight_bits", s.impq_min_weight_bits},
+              {"impq_min_act_bits", s.impq_min_act_bits}};
 }
 
 absl::Status Invalid(const std::string& source, const std::string& key, const std::string& what) {
@@ -116,6 +131,20 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
   s.train_subset = merged["train_subset"];
   s.seed = merged["seed"];
   s.paper_row = merged["paper_row"];
+  s.impq_metric = merged["impq_metric"];
+  s.impq_eval_top = merged["impq_eval_top"];
+  s.impq_eval_fraction = merged["impq_eval_fraction"];
+  s.impq_weight_schedule = merged["impq_weight_schedule"];
+  s.impq_act_schedule = merged["impq_act_schedule"];
+  s.impq_max_iterations = merged["impq_max_iterations"];
+  s.impq_finetune_epochs = merged["impq_finetune_epochs"];
+  s.impq_finetune_lr = merged["impq_finetune_lr"];
+  s.impq_finetune_warmup_epochs = merged["impq_finetune_warmup_epochs"];
+  s.impq_target_bw_eff = merged["impq_target_bw_eff"];
+  s.impq_target_cc_gbitops = merged["impq_target_cc_gbitops"];
+  s.impq_max_val_drop = merged["impq_max_val_drop"];
+  s.impq_min_weight_bits = merged["impq_min_weight_bits"];
+  s.impq_min_act_bits = merged["impq_min_act_bits"];
 
   if (s.name.empty()) return Invalid(source, "name", "required");
   if (absl::StatusOr<const models::ModelEntry*> m = models::FindModel(s.model); !m.ok()) {
@@ -124,7 +153,7 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
   if (absl::StatusOr<const data::DatasetEntry*> d = data::FindDataset(s.dataset); !d.ok()) {
     return Invalid(source, "dataset", std::string(d.status().message()));
   }
-  if (absl::Status st = OneOf(source, "method", s.method, {"uniform"}); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "method", s.method, {"uniform", "impq"}); !st.ok()) return st;
   if (absl::Status st = OneOf(source, "weight_quantizer", s.weight_quantizer, kWeightQuantizers); !st.ok()) return st;
   if (absl::Status st = OneOf(source, "act_quantizer", s.act_quantizer, kActQuantizers); !st.ok()) return st;
   if (absl::Status st = OneOf(source, "granularity", s.granularity, {"per_channel", "per_tensor"}); !st.ok()) return st;
@@ -145,6 +174,36 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
   }
   if (s.image_size <= 0 || s.train_subset < 0) {
     return Invalid(source, "image_size", "image_size must be > 0 and train_subset >= 0");
+  }
+  if (absl::Status st = OneOf(source, "impq_metric", s.impq_metric, {"paper", "code"}); !st.ok()) return st;
+  for (const char* key : {"impq_weight_schedule", "impq_act_schedule"}) {
+    if (absl::StatusOr<alloc::Schedule> sched = alloc::ParseSchedule(merged[key].get<std::string>()); !sched.ok()) {
+      return Invalid(source, key, std::string(sched.status().message()));
+    }
+  }
+  if (s.method == "impq") {
+    if (s.weight_quantizer == "none" || s.weight_bits == 32) {
+      return Invalid(source, "weight_bits",
+                     "impq starts from a quantized model: set weight_quantizer and weight_bits (e.g. lin, 4)");
+    }
+    if (!s.impq_act_schedule.empty() && s.act_quantizer == "none") {
+      return Invalid(source, "impq_act_schedule", "reducing activation bits needs an act_quantizer (e.g. pact)");
+    }
+    if (!(s.impq_eval_fraction > 0 && s.impq_eval_fraction <= 1)) {
+      return Invalid(source, "impq_eval_fraction", absl::StrCat(s.impq_eval_fraction, " must be in (0, 1]"));
+    }
+    if (s.impq_max_iterations < 1 || s.impq_finetune_epochs < 1) {
+      return Invalid(source, "impq_max_iterations", "impq_max_iterations and impq_finetune_epochs must be >= 1");
+    }
+    if (!(s.impq_finetune_lr > 0)) {
+      return Invalid(source, "impq_finetune_lr", absl::StrCat(s.impq_finetune_lr, " must be > 0"));
+    }
+    if (s.impq_min_weight_bits < 1 || s.impq_min_act_bits < 1) {
+      return Invalid(source, "impq_min_weight_bits", "bit floors must be >= 1");
+    }
+    if (s.impq_max_val_drop >= 0 && s.validation_fraction == 0) {
+      return Invalid(source, "impq_max_val_drop", "needs a validation split (validation_fraction > 0)");
+    }
   }
   return s;
 }

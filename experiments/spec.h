@@ -20,7 +20,7 @@ struct ExperimentSpec {
   std::string dataset = "fashion_mnist";   // datasets registry
   std::string data_dir;                    // "" = the dataset's default location
   int64_t image_size = 32;                 // network input size (Fashion-MNIST is padded to it)
-  std::string method = "uniform";          // uniform (more with the allocators)
+  std::string method = "uniform";          // uniform or impq (lib/alloc)
   std::string weight_quantizer = "lin";    // none, lin, dorefa, lsq, hwgq, uhlich
   std::string granularity = "per_channel"; // per_channel (kernel) or per_tensor (layer)
   int64_t weight_bits = 32;                // 1..16, 32 = full precision
@@ -39,6 +39,24 @@ struct ExperimentSpec {
   int64_t train_subset = 0;                // use only the first N training examples (after the split); 0 = all
   int64_t seed = 1;
   std::string paper_row;                   // "" or the published row this reproduces (experiments/papers)
+
+  // method = "impq" (lib/alloc/impq.h): after the training above (the starting model),
+  // iterative sensitivity-ordered reduction.
+  std::string impq_metric = "paper";       // paper (2^-2B E) or code (the authors' ranking)
+  int64_t impq_eval_top = 0;               // classes compared: 0 = all, else top + eval_top-1 runner-ups
+  double impq_eval_fraction = 0.05;        // share of the training split used for sensitivity
+  std::string impq_weight_schedule = "0:400";  // "ITER:GROUPS,..." weight groups losing a bit
+  std::string impq_act_schedule;           // same for activation groups; "" = weights only
+  int64_t impq_max_iterations = 10;
+  int64_t impq_finetune_epochs = 1;
+  double impq_finetune_lr = 2e-4;
+  int64_t impq_finetune_warmup_epochs = 0;
+  double impq_target_bw_eff = 0;           // stop when B_w,eff <= this (0 = off)
+  double impq_target_cc_gbitops = 0;       // stop when C_C <= this many Gbit-OPs (0 = off)
+  double impq_max_val_drop = -1;           // stop (and keep the previous iteration) when validation
+                                           // top-1 falls more than this many points (< 0 = off)
+  int64_t impq_min_weight_bits = 1;
+  int64_t impq_min_act_bits = 2;
 };
 
 // Parses and validates. `source` names the file in error messages.

@@ -29,18 +29,10 @@
 
 #include "absl/status/statusor.h"
 #include "lib/alloc/allocator.h"
+#include "lib/alloc/schedule.h"
 #include "lib/alloc/sensitivity.h"
 
 namespace mpq::alloc {
-
-// (first iteration index, groups per iteration), sorted; iteration indices are 0-based
-// reduction counts as in the authors' code ("N = 400, 200, 150 switching at 0, 3, 4").
-using Schedule = std::vector<std::pair<int64_t, int64_t>>;
-
-// Parses "0:400,3:200,4:150". Errors name the bad entry. "" = empty schedule.
-absl::StatusOr<Schedule> ParseSchedule(const std::string& text);
-// Groups to reduce at 0-based reduction `iteration` (0 before the first entry).
-int64_t GroupsAt(const Schedule& schedule, int64_t iteration);
 
 struct ImpqOptions {
   SensitivityMetric metric = SensitivityMetric::kPaper;  // default the paper's

@@ -63,4 +63,31 @@ out=$("$run" --spec="$long" --threads=1 2>&1) || fail "resume failed: $out"
 grep -q "long: resuming run 2 (running)" <<<"$out" || fail "did not resume run 2: $out"
 grep -q "resuming after epoch" <<<"$out" || fail "trainer did not resume from the checkpoint: $out"
 grep -q "long: run 2 finished" <<<"$out" || fail "resumed run did not finish: $out"
+
+# 7. IMPQ on a 4-bit start: killed in the middle of its first iteration, then resumed;
+#    every point (0 = start, 1, 2) is stored once, with its allocation.
+impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset":384,"batch_size":64,"weight_bits":4,"method":"impq","impq_weight_schedule":"0:150","impq_max_iterations":2,"impq_finetune_epochs":2,"impq_finetune_lr":0.01,"impq_eval_fraction":0.05}')
+"$run" --spec="$impq" --threads=1 > "$TEST_TMPDIR/impq1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 1200); do
+  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/alloc/iter_1/reduced.pt" > /dev/null && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/alloc/iter_1/reduced.pt" > /dev/null ||
+  fail "IMPQ did not reach its first reduction before the kill: $(cat "$TEST_TMPDIR/impq1.log")"
+out=$("$run" --spec="$impq" --threads=1 2>&1) || fail "IMPQ resume failed: $out"
+grep -q "impq: resuming run 3" <<<"$out" || fail "IMPQ did not resume run 3: $out"
+grep -Eq "impq: run 3 finished: test top-1 .* at B_w,eff" <<<"$out" || fail "IMPQ did not finish: $out"
+grep -q "reached max_iterations 2" <<<"$out" || fail "IMPQ stop reason missing: $out"
+points=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 {print $2}' | sort -u | tr '\n' ' ')
+[[ "$points" == "0 1 2 " ]] || fail "IMPQ allocation points stored: '$points', expected '0 1 2 '"
+vals=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 3 && $4 == "point_val_top1"' | wc -l)
+[[ "$vals" == "3" ]] || fail "IMPQ point_val_top1 rows: $vals, expected 3"
+# Bits went down: point 2 has fewer bits in total than point 0 (150 groups lost one each time).
+sum0=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 && $2 == 0 {s += $6} END {print s}')
+sum2=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 && $2 == 2 {s += $6} END {print s}')
+[[ $((sum0 - sum2)) -eq 300 ]] || fail "IMPQ lowered $((sum0 - sum2)) bits in two iterations, expected 300"
 echo "PASS"

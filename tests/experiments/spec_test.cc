@@ -37,6 +37,24 @@ TEST(SpecTest, ErrorsNameTheFileTheKeyAndWhatIsValid) {
   EXPECT_THAT(Error(R"({"name": "a", "validation_fraction": 1.0})"), HasSubstr("must be in [0, 1)"));
 }
 
+TEST(SpecTest, ImpqSettingsAreValidated) {
+  absl::StatusOr<ExperimentSpec> s = ParseSpec(
+      R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_weight_schedule": "0:400,3:200,4:150",
+          "impq_target_bw_eff": 1.74})",
+      "x.json");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->impq_weight_schedule, "0:400,3:200,4:150");
+  EXPECT_DOUBLE_EQ(s->impq_target_bw_eff, 1.74);
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq"})"), HasSubstr("impq starts from a quantized model"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_weight_schedule": "0:400,2"})"),
+              AllOf(HasSubstr("\"impq_weight_schedule\""), HasSubstr("schedule entry '2'")));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_act_schedule": "0:1"})"),
+              HasSubstr("needs an act_quantizer"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_metric": "hessian"})"),
+              HasSubstr("'hessian' is not one of paper, code"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq"})"), HasSubstr("'hawq' is not one of uniform, impq"));
+}
+
 TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
   ExperimentSpec a = *ParseSpec(R"({"name": "a"})", "x");
   ExperimentSpec b = a;
