@@ -36,3 +36,25 @@ def experiment_group(name, experiments):
         data = ["//experiments:run"] + specs,
         args = ["$(location //experiments:run)"] + ["$(location " + s + ")" for s in specs],
     )
+
+def paper_table(name, paper, table, dataset, experiments):
+    """Groups experiment targets into one table of a paper, for the report and the nightly.
+
+    paper:   the file stem in experiments/papers/ (e.g. "impq2022");
+    table:   the paper's table as named in that file's rows (e.g. "CIFAR-10");
+    dataset: the dataset the paper used; rows run on another one are marked in the report;
+    experiments: experiment() targets; each row of ours sits under its spec's paper_row.
+
+    Writes <name>.table.json ({name, paper, table, dataset, experiments: [spec, ...]}) for
+    //reports:render, and makes `bazel run //experiments:<name>` run the table's experiments.
+    """
+    specs = [e + "_spec" for e in experiments]
+    head = json.encode({"name": name, "paper": paper, "table": table, "dataset": dataset})
+    native.genrule(
+        name = name + "_table",
+        srcs = specs,
+        outs = [name + ".table.json"],
+        cmd = ("(printf '%s' '" + head[:-1] + ",\"experiments\":['; sep=''; " +
+               "for f in $(SRCS); do printf '%s' \"$$sep\"; cat \"$$f\"; sep=','; done; printf ']}\\n') > $@"),
+    )
+    experiment_group(name = name, experiments = experiments)

@@ -411,6 +411,15 @@ absl::StatusOr<std::vector<GroupBits>> ResultStore::GetAllocation(int64_t run, i
   return out;
 }
 
+absl::StatusOr<std::vector<int64_t>> ResultStore::ListAllocationIterations(int64_t run) {
+  Statement st(db_, "SELECT DISTINCT iteration FROM allocations WHERE run_id = ? ORDER BY iteration");
+  st.Bind(1, run);
+  std::vector<int64_t> out;
+  while (st.Step()) out.push_back(st.Int(0));
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot list the allocations of run ", run));
+  return out;
+}
+
 absl::StatusOr<std::vector<std::vector<std::string>>> ResultStore::QueryText(const std::string& sql) {
   Statement st(db_, sql);
   if (!st.ok()) return Error("cannot prepare query");

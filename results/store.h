@@ -102,6 +102,8 @@ class ResultStore {
   absl::StatusOr<std::optional<FinalResult>> GetResult(int64_t run);
   absl::StatusOr<std::vector<Metric>> GetMetrics(int64_t run);
   absl::StatusOr<std::vector<GroupBits>> GetAllocation(int64_t run, int64_t iteration);
+  // The iterations (points) of a run that have an allocation, ascending.
+  absl::StatusOr<std::vector<int64_t>> ListAllocationIterations(int64_t run);
 
   // Runs a read-only query and returns rows of text cells (header first), for the CLI.
   absl::StatusOr<std::vector<std::vector<std::string>>> QueryText(const std::string& sql);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# nightly: runs every paper table's experiments, then renders the report.
+#   bazel run //experiments:nightly -- [--dataset_dir=cifar10=DIR,imagenet=DIR] [--db=PATH] [--out=DIR] [--threads=N]
+# Finished runs are cache hits, interrupted ones resume; experiments whose dataset is not
+# available are listed as "no data" and do not fail the nightly. A lock on
+# <workspace>/results/nightly.lock keeps two nightlies from overlapping (the second exits
+# 3 at once). Exit status: 0 all ran and the report was written; 1 a run failed; 2 bad
+# arguments or the report failed; 3 another nightly is running.
+set -uo pipefail
+run="$1"
+render="$2"
+shift 2
+tables=()
+while [[ $# -gt 0 && "$1" == *.table.json ]]; do tables+=("$1"); shift; done
+run_args=() render_args=()
+for a in "$@"; do
+  case "$a" in
+    --out=*) render_args+=("$a") ;;
+    --db=*) run_args+=("$a"); render_args+=("$a") ;;
+    *) run_args+=("$a") ;;
+  esac
+done
+ws="${BUILD_WORKSPACE_DIRECTORY:-$PWD}"
+mkdir -p "$ws/results"
+exec 9>"$ws/results/nightly.lock"
+if ! flock -n 9; then
+  echo "nightly: another nightly holds $ws/results/nightly.lock; not starting a second one" >&2
+  exit 3
+fi
+# The spec files of all tables, without duplicates, from each table's "experiments".
+specs=()
+dir="$(dirname "${tables[0]}")"
+for t in "${tables[@]}"; do
+  for name in $(grep -o '"name":"[^"]*"' "$t" | sed 's/"name":"\(.*\)"/\1/'); do
+    f="$dir/$name.json"
+    [[ -f "$f" ]] || continue   # the table's own name
+    [[ " ${specs[*]-} " == *" $f "* ]] || specs+=("$f")
+  done
+done
+echo "nightly: ${#specs[@]} experiments from ${#tables[@]} tables ($(date -u +%FT%TZ))"
+"$run" --spec="$(IFS=,; echo "${specs[*]}")" --skip_missing_data "${run_args[@]}"
+run_rc=$?
+tables_arg="$(IFS=,; echo "${tables[*]}")"
+"$render" --tables="$tables_arg" "${render_args[@]}"
+render_rc=$?
+if [[ $run_rc -ne 0 ]]; then
+  echo "nightly: a run failed (exit $run_rc); the report shows it" >&2
+  exit 1
+fi
+[[ $render_rc -eq 0 ]] || { echo "nightly: the report failed (exit $render_rc)" >&2; exit 2; }
+echo "nightly: done"

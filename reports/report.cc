@@ -1,0 +1,531 @@
+#include "reports/report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "reports/svg.h"
+#include "results/store.h"
+
+namespace mpq::reports {
+namespace {
+
+using Json = nlohmann::json;
+
+// ------------------------------------------------------------------ document model
+
+struct Block {
+  enum Kind { kHeading, kParagraph, kTable, kFigure } kind;
+  int level = 2;
+  std::string text;                              // heading, paragraph (inline `code` and **bold** only)
+  std::vector<std::string> header;               // table
+  std::vector<std::vector<std::string>> rows;    // table
+  std::string figure_file, svg;                  // figure (text = caption)
+};
+
+std::string MdCell(const std::string& s) { return absl::StrReplaceAll(s, {{"|", "\\|"}, {"\n", " "}}); }
+
+// Inline Markdown subset -> HTML: `code`, **bold**.
+std::string InlineHtml(const std::string& s) {
+  std::string out;
+  bool code = false, bold = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '`') {
+      out += code ? "</code>" : "<code>";
+      code = !code;
+    } else if (!code && s.compare(i, 2, "**") == 0) {
+      out += bold ? "</b>" : "<b>";
+      bold = !bold;
+      ++i;
+    } else {
+      out += Escape(std::string(1, s[i]));
+    }
+  }
+  if (code) out += "</code>";
+  if (bold) out += "</b>";
+  return out;
+}
+
+std::string ToMarkdown(const std::vector<Block>& doc) {
+  std::string md;
+  for (const Block& b : doc) {
+    switch (b.kind) {
+      case Block::kHeading: md += std::string(b.level, '#') + " " + b.text + "\n\n"; break;
+      case Block::kParagraph: md += b.text + "\n\n"; break;
+      case Block::kTable: {
+        md += "| " + absl::StrJoin(b.header, " | ", [](std::string* o, const std::string& c) { o->append(MdCell(c)); }) + " |\n";
+        md += "|" + std::string() + absl::StrJoin(std::vector<std::string>(b.header.size(), "---"), "|") + "|\n";
+        for (const auto& r : b.rows) {
+          md += "| " + absl::StrJoin(r, " | ", [](std::string* o, const std::string& c) { o->append(MdCell(c)); }) + " |\n";
+        }
+        md += "\n";
+        break;
+      }
+      case Block::kFigure: md += absl::StrCat("![", b.text, "](", b.figure_file, ")\n\n"); break;
+    }
+  }
+  return md;
+}
+
+std::string ToHtml(const std::vector<Block>& doc, const std::string& title) {
+  std::string h = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>", Escape(title),
+      "</title>\n<style>\nbody{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\n"
+      "table{border-collapse:collapse;margin:0.5em 0 1.5em 0;font-size:13px}\n"
+      "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}\nth{background:#f2f2f2}\n"
+      "tr.paper td{background:#f8f8ff}\ncode{background:#f4f4f4;padding:0 3px}\n"
+      "figure{margin:0.5em 0 1.5em 0}\nfigcaption{font-size:12px;color:#555}\n</style>\n</head>\n<body>\n");
+  for (const Block& b : doc) {
+    switch (b.kind) {
+      case Block::kHeading: absl::StrAppendFormat(&h, "<h%d>%s</h%d>\n", b.level, InlineHtml(b.text), b.level); break;
+      case Block::kParagraph: h += "<p>" + InlineHtml(b.text) + "</p>\n"; break;
+      case Block::kTable: {
+        h += "<table>\n<tr>";
+        for (const std::string& c : b.header) h += "<th>" + InlineHtml(c) + "</th>";
+        h += "</tr>\n";
+        for (const auto& r : b.rows) {
+          h += !r.empty() && r[0] == "paper" ? "<tr class=\"paper\">" : "<tr>";
+          for (const std::string& c : r) h += "<td>" + InlineHtml(c) + "</td>";
+          h += "</tr>\n";
+        }
+        h += "</table>\n";
+        break;
+      }
+      case Block::kFigure:
+        h += "<figure>\n" + b.svg + "<figcaption>" + InlineHtml(b.text) + "</figcaption>\n</figure>\n";
+        break;
+    }
+  }
+  return h + "</body>\n</html>\n";
+}
+
+// ------------------------------------------------------------------ data
+
+struct RunInfo {
+  results::RunRecord record;
+  Json spec;
+  std::optional<results::FinalResult> result;
+  Json extra;
+  std::string Get(const char* key) const {
+    return spec.contains(key) && spec[key].is_string() ? spec[key].get<std::string>() : "";
+  }
+  double Num(const char* key) const { return spec.contains(key) && spec[key].is_number() ? spec[key].get<double>() : 0; }
+};
+
+std::string Fmt(const std::optional<double>& v, const char* f) { return v ? absl::StrFormat(f, *v) : ""; }
+std::string Opt(double v, const char* f) { return absl::StrFormat(f, v); }
+
+absl::StatusOr<Json> ReadJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("report: cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return Json::parse(ss.str());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("report: ", path, " is not valid JSON: ", e.what()));
+  }
+}
+
+std::string Slug(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+std::string MethodOf(const RunInfo& r) {
+  const std::string m = r.Get("method");
+  if (m != "uniform" && !m.empty()) return m;
+  if (r.Get("weight_quantizer") == "none" || r.Num("weight_bits") == 32) return "FP32";
+  return absl::StrFormat("uniform W%gA%g", r.Num("weight_bits"), r.Num("act_bits"));
+}
+
+struct Point {
+  int64_t index;
+  std::map<std::string, double> values;
+};
+
+std::vector<Point> PointsOf(const std::vector<results::Metric>& metrics) {
+  std::map<int64_t, Point> by;
+  for (const results::Metric& m : metrics) {
+    if (m.name.rfind("point_", 0) != 0) continue;
+    Point& p = by[m.step];
+    p.index = m.step;
+    p.values[m.name.substr(6)] = m.value;  // a repeated row (a resumed write) keeps the last
+  }
+  std::vector<Point> out;
+  for (auto& [k, p] : by) out.push_back(p);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
+  std::error_code ec;
+  if (!std::filesystem::exists(in.db_path, ec)) {
+    return absl::NotFoundError(absl::StrCat("report: no results database at ", in.db_path,
+                                            "; run an experiment first (e.g. bazel run //experiments:quickstart) or "
+                                            "pass --db=<path>"));
+  }
+  absl::StatusOr<std::unique_ptr<results::ResultStore>> store = results::ResultStore::Open(in.db_path);
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::vector<results::RunRecord>> records = (*store)->ListRuns();
+  if (!records.ok()) return records.status();
+  if (records->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("report: the database ", in.db_path,
+                                                      " has no runs yet; run an experiment first"));
+  }
+  std::vector<RunInfo> runs;
+  for (const results::RunRecord& rec : *records) {
+    RunInfo r;
+    r.record = rec;
+    try {
+      r.spec = Json::parse(rec.spec_json);
+    } catch (const Json::exception&) {
+      r.spec = Json::object();
+    }
+    absl::StatusOr<std::optional<results::FinalResult>> res = (*store)->GetResult(rec.id);
+    if (!res.ok()) return res.status();
+    r.result = *res;
+    if (r.result) {
+      try {
+        r.extra = Json::parse(r.result->extra_json);
+      } catch (const Json::exception&) {
+        r.extra = Json::object();
+      }
+    }
+    runs.push_back(std::move(r));
+  }
+  std::sort(runs.begin(), runs.end(), [](const RunInfo& a, const RunInfo& b) { return a.record.id < b.record.id; });
+  // The latest finished run of each experiment name, and the latest run of any status.
+  std::map<std::string, const RunInfo*> finished, latest;
+  for (const RunInfo& r : runs) {
+    latest[r.record.name] = &r;
+    if (r.record.status == "finished" && r.result) finished[r.record.name] = &r;
+  }
+
+  // Papers: id -> row, and file -> title.
+  std::map<std::string, Json> paper_rows;
+  std::map<std::string, std::string> paper_title;
+  for (const std::string& f : in.paper_files) {
+    absl::StatusOr<Json> p = ReadJsonFile(f);
+    if (!p.ok()) return p.status();
+    const std::string key = std::filesystem::path(f).stem().string();
+    paper_title[key] = p->value("paper", key);
+    if (!p->contains("rows") || !(*p)["rows"].is_array()) {
+      return absl::InvalidArgumentError(absl::StrCat("report: ", f, ": expected a \"rows\" array"));
+    }
+    for (const Json& row : (*p)["rows"]) {
+      if (!row.contains("id") || !row["id"].is_string()) {
+        return absl::InvalidArgumentError(absl::StrCat("report: ", f, ": a row without a string \"id\": ", row.dump()));
+      }
+      Json r = row;
+      r["source"] = absl::StrCat("experiments/papers/", key, ".json");
+      paper_rows[row["id"].get<std::string>()] = r;
+    }
+  }
+
+  std::vector<Block> doc;
+  auto heading = [&](int level, std::string text) { doc.push_back({Block::kHeading, level, std::move(text)}); };
+  auto para = [&](std::string text) { doc.push_back({Block::kParagraph, 0, std::move(text)}); };
+  auto table = [&](std::vector<std::string> header, std::vector<std::vector<std::string>> rows) {
+    Block b{Block::kTable};
+    b.header = std::move(header);
+    b.rows = std::move(rows);
+    doc.push_back(std::move(b));
+  };
+  Report report;
+  auto figure = [&](const std::string& file, const std::string& caption, std::string svg) {
+    Block b{Block::kFigure};
+    b.text = caption;
+    b.figure_file = file;
+    b.svg = svg;
+    report.figures.emplace_back(file, std::move(svg));
+    doc.push_back(std::move(b));
+  };
+
+  int n_finished = 0, n_failed = 0, n_running = 0;
+  for (const RunInfo& r : runs) {
+    n_finished += r.record.status == "finished";
+    n_failed += r.record.status == "failed";
+    n_running += r.record.status == "running" || r.record.status == "interrupted";
+  }
+  heading(1, "mpqbench report");
+  para(absl::StrFormat("From `%s`: %d runs (%d finished, %d failed, %d running or interrupted). Every number marked "
+                       "*ours* is a run in that database (its id is given); every paper number names its source file "
+                       "and row id.",
+                       std::filesystem::path(in.db_path).filename().string(), runs.size(), n_finished, n_failed,
+                       n_running));
+  para("Marks: **substitute dataset** = the run used another dataset than the paper; **reduced budget** = fewer "
+       "epochs, fine-tune epochs or training examples than the paper-setting target of the same row.");
+
+  // ---------------------------------------------------------------- paper tables
+  heading(2, "Paper tables");
+  if (in.table_files.empty()) para("No paper_table() targets were given.");
+  const std::vector<std::string> header = {"source", "row", "dataset", "top-1 (%)", "B_w,eff", "B_a,eff",
+                                           "C_C (Gbit-OPs)", "BitOps (G)", "weights (KiB)", "run / reference", "marks"};
+  for (const std::string& f : in.table_files) {
+    absl::StatusOr<Json> t = ReadJsonFile(f);
+    if (!t.ok()) return t.status();
+    const std::string paper = t->value("paper", ""), tname = t->value("table", ""), tdata = t->value("dataset", "");
+    heading(3, absl::StrCat(paper_title.count(paper) ? paper_title[paper] : paper, " — ", tname, " (`",
+                            t->value("name", ""), "`)"));
+    std::vector<Json> exps;
+    for (const Json& e : t->value("experiments", Json::array())) exps.push_back(e);
+    std::vector<std::string> row_order;  // paper rows in the order their experiments appear
+    for (const Json& e : exps) {
+      const std::string pr = e.value("paper_row", "");
+      if (!pr.empty() && std::find(row_order.begin(), row_order.end(), pr) == row_order.end()) row_order.push_back(pr);
+    }
+    row_order.push_back("");  // experiments without a paper row
+    std::vector<std::vector<std::string>> rows;
+    for (const std::string& pr : row_order) {
+      if (!pr.empty()) {
+        if (!paper_rows.count(pr)) {
+          return absl::InvalidArgumentError(absl::StrCat("report: ", f, ": paper row '", pr,
+                                                         "' is not in any experiments/papers/*.json"));
+        }
+        const Json& p = paper_rows[pr];
+        auto num = [&](const char* k, const char* fmt) {
+          return p.contains(k) && p[k].is_number() ? absl::StrFormat(fmt, p[k].get<double>()) : std::string();
+        };
+        rows.push_back({"paper", p.value("row", pr), tdata, num("top1", "%.2f"), num("bw_eff", "%.2f"),
+                        num("ba_eff", "%.2f"), num("cc_gbitops", "%.1f"), "", "",
+                        absl::StrCat("`", pr, "` (", p["source"].get<std::string>(), ")"), ""});
+      }
+      // The paper-setting reference for this row: an experiment on the paper's dataset.
+      const Json* reference = nullptr;
+      for (const Json& e : exps) {
+        if (e.value("paper_row", "") == pr && !pr.empty() && e.value("dataset", "") == tdata) reference = &e;
+      }
+      for (const Json& e : exps) {
+        if (e.value("paper_row", "") != pr) continue;
+        const std::string name = e.value("name", "");
+        const RunInfo* run = finished.count(name) ? finished[name] : nullptr;
+        if (run == nullptr) {
+          const RunInfo* any = latest.count(name) ? latest[name] : nullptr;
+          rows.push_back({"ours", absl::StrCat("`", name, "`"), e.value("dataset", ""), "", "", "", "", "", "",
+                          any ? absl::StrCat("run ", any->record.id, " (", any->record.status, ")") : "not run",
+                          ""});
+          continue;
+        }
+        const results::FinalResult& res = *run->result;
+        std::vector<std::string> marks;
+        if (!tdata.empty() && res.dataset != tdata) marks.push_back("substitute dataset");
+        bool reduced = run->Num("epochs") < e.value("epochs", 0.0) || run->Num("train_subset") != e.value("train_subset", 0.0);
+        if (reference != nullptr && reference != &e) {
+          reduced = reduced || run->Num("epochs") < reference->value("epochs", 0.0) ||
+                    (run->Num("train_subset") > 0 && reference->value("train_subset", 0.0) == 0) ||
+                    run->Num("impq_finetune_epochs") < reference->value("impq_finetune_epochs", 0.0);
+        }
+        if (reduced) marks.push_back("reduced budget");
+        rows.push_back({"ours", absl::StrCat("`", name, "` (", MethodOf(*run), ")"), res.dataset,
+                        Fmt(res.test_top1, "%.2f"), Fmt(res.bw_eff, "%.2f"), Fmt(res.ba_eff, "%.2f"),
+                        res.cc ? Opt(*res.cc / 1e9, "%.3g") : "", res.bitops ? Opt(*res.bitops / 1e9, "%.3g") : "",
+                        res.weight_bytes ? Opt(*res.weight_bytes / 1024, "%.1f") : "",
+                        absl::StrCat("run ", run->record.id), absl::StrJoin(marks, ", ")});
+      }
+    }
+    table(header, rows);
+  }
+
+  // ---------------------------------------------------------------- Pareto plots
+  heading(2, "Accuracy vs cost");
+  para("Test top-1 of every finished run (the latest of each experiment) against BitOps and weight size, per network "
+       "and dataset; iterative methods also show each stored point (line), and the black dashed line is the Pareto "
+       "front over all of them.");
+  std::map<std::pair<std::string, std::string>, std::vector<const RunInfo*>> groups;
+  for (const auto& [name, r] : finished) groups[{r->Get("model"), r->result->dataset}].push_back(r);
+  std::map<int64_t, std::vector<Point>> points_of;
+  std::map<int64_t, std::vector<results::Metric>> metrics_of;
+  for (const auto& [name, r] : finished) {
+    absl::StatusOr<std::vector<results::Metric>> m = (*store)->GetMetrics(r->record.id);
+    if (!m.ok()) return m.status();
+    metrics_of[r->record.id] = *m;
+    points_of[r->record.id] = PointsOf(*m);
+  }
+  for (auto& [key, members] : groups) {
+    std::sort(members.begin(), members.end(),
+              [](const RunInfo* a, const RunInfo* b) { return a->record.id < b->record.id; });
+    for (const auto& [metric, label, scale, file] :
+         std::vector<std::tuple<std::string, std::string, double, std::string>>{
+             {"bitops", "BitOps (G)", 1e9, "pareto_bitops"}, {"weight_bytes", "weight size (KiB)", 1024, "pareto_size"}}) {
+      Chart c;
+      c.title = absl::StrCat(key.first, " on ", key.second, ": test top-1 vs ", label);
+      c.x_label = label;
+      c.y_label = "test top-1 (%)";
+      c.log_x = true;
+      std::vector<std::pair<double, double>> all;
+      size_t color = 0;
+      for (const RunInfo* r : members) {
+        Series s;
+        s.name = absl::StrCat(r->record.name, " (run ", r->record.id, ")");
+        s.color = PaletteColor(color++);
+        for (const Point& p : points_of[r->record.id]) {
+          if (p.values.count(metric) && p.values.count("test_top1")) {
+            s.points.emplace_back(p.values.at(metric) / scale, p.values.at("test_top1"));
+          }
+        }
+        const std::optional<double> x = metric == "bitops" ? r->result->bitops : r->result->weight_bytes;
+        if (s.points.size() <= 1 && x && r->result->test_top1) {
+          s.points = {{*x / scale, *r->result->test_top1}};
+        }
+        s.line = s.points.size() > 1;
+        s.marker = s.line ? 2.5 : 4.5;
+        all.insert(all.end(), s.points.begin(), s.points.end());
+        c.series.push_back(std::move(s));
+      }
+      // Pareto front: lowest cost for each accuracy level.
+      std::sort(all.begin(), all.end());
+      Series front;
+      front.color = "#000000";
+      front.line = true;
+      front.dashed = true;
+      front.marker = 0;
+      front.name = "Pareto front";
+      double best = -1e300;
+      for (const auto& p : all) {
+        if (p.second > best) {
+          front.points.push_back(p);
+          best = p.second;
+        }
+      }
+      if (front.points.size() > 1) c.series.push_back(front);
+      figure(absl::StrCat(file, "_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
+    }
+  }
+
+  // ---------------------------------------------------------------- bit maps
+  heading(2, "Bit-width maps");
+  para("Per-layer weight bits of the final allocation of every finished run that is not uniform (rows = layers in "
+       "network order; a layer-wise group fills its row, kernel-wise groups are one cell per output channel), and "
+       "the per-layer summary.");
+  int maps = 0;
+  for (const auto& [name, r] : finished) {
+    if (r->Get("method") == "uniform" || r->Get("method").empty()) continue;
+    absl::StatusOr<std::vector<int64_t>> its = (*store)->ListAllocationIterations(r->record.id);
+    if (!its.ok()) return its.status();
+    if (its->empty()) continue;
+    const int64_t final_point = r->extra.value("final_point", its->back());
+    absl::StatusOr<std::vector<results::GroupBits>> a = (*store)->GetAllocation(r->record.id, final_point);
+    if (!a.ok()) return a.status();
+    std::vector<BitMapRow> map_rows;
+    std::vector<std::vector<std::string>> summary;
+    for (const results::GroupBits& g : *a) {
+      const std::string label = g.is_weight ? g.layer : g.layer + " (act)";
+      if (map_rows.empty() || map_rows.back().label != label) map_rows.push_back({label, {}});
+      map_rows.back().bits.push_back(g.bits);
+    }
+    for (const BitMapRow& row : map_rows) {
+      const auto [mn, mx] = std::minmax_element(row.bits.begin(), row.bits.end());
+      double mean = 0;
+      for (int64_t b : row.bits) mean += b;
+      mean /= row.bits.size();
+      summary.push_back({absl::StrCat("`", row.label, "`"), absl::StrCat(row.bits.size()), absl::StrCat(*mn),
+                         absl::StrFormat("%.2f", mean), absl::StrCat(*mx)});
+    }
+    heading(3, absl::StrFormat("`%s`, run %d, point %d", name, r->record.id, final_point));
+    figure(absl::StrFormat("bitmap_run%d.svg", r->record.id),
+           absl::StrFormat("weight and activation bits of run %d at point %d", r->record.id, final_point),
+           RenderBitMap(absl::StrFormat("%s (run %d), point %d", name, r->record.id, final_point), map_rows));
+    table({"layer", "groups", "min bits", "mean bits", "max bits"}, summary);
+    ++maps;
+  }
+  if (maps == 0) para("No finished mixed-precision run yet (uniform runs have every group at the spec's bits).");
+
+  // ---------------------------------------------------------------- trajectories
+  heading(2, "Iterative methods: accuracy vs bits");
+  int trajectories = 0;
+  for (const auto& [name, r] : finished) {
+    const std::vector<Point>& pts = points_of[r->record.id];
+    if (pts.size() < 2) continue;
+    heading(3, absl::StrFormat("`%s`, run %d", name, r->record.id));
+    std::vector<std::vector<std::string>> rows;
+    Chart c;
+    c.title = absl::StrFormat("%s (run %d): top-1 vs B_w,eff", name, r->record.id);
+    c.x_label = "B_w,eff (bits)";
+    c.y_label = "top-1 (%)";
+    Series val{"validation", PaletteColor(0), {}, true}, test{"test", PaletteColor(1), {}, true};
+    auto v = [](const Point& p, const char* k, const char* f) {
+      return p.values.count(k) ? absl::StrFormat(f, p.values.at(k)) : std::string();
+    };
+    for (const Point& p : pts) {
+      rows.push_back({absl::StrCat(p.index), v(p, "val_top1", "%.2f"), v(p, "test_top1", "%.2f"),
+                      v(p, "bw_eff", "%.3f"), v(p, "ba_eff", "%.3f"),
+                      p.values.count("cc") ? absl::StrFormat("%.4g", p.values.at("cc") / 1e9) : "",
+                      v(p, "compression_ratio", "%.2f")});
+      if (p.values.count("bw_eff") && p.values.count("val_top1")) val.points.emplace_back(p.values.at("bw_eff"), p.values.at("val_top1"));
+      if (p.values.count("bw_eff") && p.values.count("test_top1")) test.points.emplace_back(p.values.at("bw_eff"), p.values.at("test_top1"));
+    }
+    c.series = {val, test};
+    figure(absl::StrFormat("trajectory_run%d.svg", r->record.id), c.title, RenderChart(c));
+    table({"point", "val top-1", "test top-1", "B_w,eff", "B_a,eff", "C_C (Gbit-OPs)", "CR"}, rows);
+    if (r->extra.contains("allocator_details") && r->extra["allocator_details"].contains("stop_reason")) {
+      para(absl::StrCat("Stopped: ", r->extra["allocator_details"]["stop_reason"].get<std::string>(), "."));
+    }
+    ++trajectories;
+  }
+  if (trajectories == 0) para("No finished run with more than one point yet.");
+
+  // ---------------------------------------------------------------- training curves
+  heading(2, "Training curves");
+  for (auto& [key, members] : groups) {
+    Chart c;
+    c.title = absl::StrCat(key.first, " on ", key.second, ": validation top-1 by epoch");
+    c.x_label = "epoch";
+    c.y_label = "validation top-1 (%)";
+    size_t color = 0;
+    for (const RunInfo* r : members) {
+      Series s;
+      s.name = absl::StrCat(r->record.name, " (run ", r->record.id, ")");
+      s.color = PaletteColor(color++);
+      s.line = true;
+      s.marker = 2;
+      std::map<double, double> by_epoch;  // a resumed epoch written twice keeps the last
+      for (const results::Metric& m : metrics_of[r->record.id]) {
+        if (m.name == "val_top1") by_epoch[m.epoch] = m.value;
+      }
+      for (const auto& [e, val] : by_epoch) s.points.emplace_back(e, val);
+      if (!s.points.empty()) c.series.push_back(std::move(s));
+    }
+    figure(absl::StrCat("curves_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
+  }
+
+  report.markdown = ToMarkdown(doc);
+  report.html = ToHtml(doc, "mpqbench report");
+  return report;
+}
+
+absl::Status WriteReport(const Report& report, const std::string& out_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("report: cannot create ", out_dir, ": ", ec.message()));
+  std::vector<std::pair<std::string, std::string>> files = report.figures;
+  files.emplace_back("report.md", report.markdown);
+  files.emplace_back("report.html", report.html);
+  for (const auto& [name, content] : files) {
+    const std::string path = out_dir + "/" + name, tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
+      out << content;
+      out.flush();
+      if (!out) return absl::InternalError(absl::StrCat("report: cannot write ", tmp));
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) return absl::InternalError(absl::StrCat("report: cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mpq::reports
