@@ -349,6 +349,7 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
     if (absl::Status st = store.AddMetrics(run, m); !st.ok()) return st;
     absl::PrintF("%s: point %d: val %.2f%% test %.2f%% B_w,eff %.3f B_a,eff %.3f C_C %.4g Gbit-OPs  %s\n", spec.name,
                  p.index, p.val_top1, p.test_top1, p.cost.bw_eff, p.cost.ba_eff, p.cost.cc / 1e9, p.note);
+    std::fflush(stdout);
     return store.AddAllocation(run, p.index, ToStore(p.allocation));
   };
   actx.on_epoch = [&](int64_t point, const train::EpochStats& s) {

@@ -181,7 +181,10 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
         if (absl::Status s = WriteJson(dir + "/reduced.json", Json{{"note", note}}); !s.ok()) return s;
       }
     }
-    if (ctx.training.progress) absl::PrintF("impq: %s\n", note);
+    if (ctx.training.progress) {
+      absl::PrintF("impq: %s\n", note);
+      std::fflush(stdout);
+    }
 
     train::TrainOptions to = ctx.training;
     to.epochs = o.finetune_epochs;
