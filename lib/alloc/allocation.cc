@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/nn/mixq.h"
 #include "lib/nn/qact.h"
 #include "lib/nn/qconv.h"
 
@@ -38,6 +39,10 @@ Allocation ReadAllocation(const torch::nn::Module& model) {
       for (int64_t g = 0; g < b.numel(); ++g) a.groups.push_back({item.key(), true, g, b.data_ptr<int64_t>()[g]});
     } else if (const nn::QActImpl* act = QuantizingActOf(m)) {
       acts.push_back({item.key(), false, 0, act->current_bits()});
+    } else if (const auto* mix = dynamic_cast<const nn::MixQConv2dImpl*>(&m)) {
+      a.groups.push_back({item.key(), true, 0, mix->selected_bits()});  // EdMIPS search: the argmax
+    } else if (const auto* mix_act = dynamic_cast<const nn::MixQActImpl*>(&m)) {
+      acts.push_back({item.key(), false, 0, mix_act->selected_bits()});
     }
   }
   a.groups.insert(a.groups.end(), acts.begin(), acts.end());

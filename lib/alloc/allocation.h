@@ -31,7 +31,8 @@ struct Allocation {
   std::vector<GroupBits> groups;  // weights first, in module order, then activations
 };
 
-// Reads the bits of every QConv2d, QLinear (weights) and quantizing QAct (activations).
+// Reads the bits of every QConv2d, QLinear (weights) and quantizing QAct (activations);
+// of an EdMIPS search model's MixQConv2d / MixQAct, the argmax candidate (one group).
 Allocation ReadAllocation(const torch::nn::Module& model);
 
 // Writes `allocation` into the model's bit buffers. Every group must name an existing

@@ -32,7 +32,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -65,6 +67,11 @@ struct AllocatorContext {
   std::string state_dir;                    // the allocator's resumable state ("" = not resumable)
   std::function<absl::Status(const AllocationPoint&)> on_point;               // store it (may be empty)
   std::function<void(int64_t point, const train::EpochStats&)> on_epoch;      // training progress (may be empty)
+  // Named scalars of a point (e.g. EdMIPS's softmax(alpha) per layer); may be empty.
+  std::function<absl::Status(int64_t point, const std::vector<std::pair<std::string, double>>&)> on_metrics;
+  // Builds a fresh network with the run's quantizers (methods that search on one network
+  // and retrain another, like EdMIPS); may be empty for the others.
+  std::function<std::shared_ptr<models::Model>()> make_model;
 };
 
 struct AllocatorResult {
@@ -74,6 +81,7 @@ struct AllocatorResult {
   bool completed = true;        // false: paused (resume by calling Run again)
   std::string stop_reason;
   std::string details_json = "{}";  // method-specific record (e.g. IMPQ's metric and schedule)
+  std::shared_ptr<models::Model> model;  // set when the final network is not context.model (EdMIPS)
 };
 
 class Allocator {

@@ -8,12 +8,25 @@ QConvBnImpl::QConvBnImpl(QConvBnOptions options_, QuantConfig quant_) : options(
 
 void QConvBnImpl::reset() {
   const bool quantized = !options.is_input() || quant.quantize_first_and_last;
-  act = register_module("act", nn::QAct(nn::QActOptions(options.is_input() ? nn::ActQuantizer::kNone : quant.act_quantizer)
-                                            .bits(options.is_input() ? nn::kFullPrecision : quant.act_bits)));
   torch::ExpandingArray<2> padding = options.padding();
   for (int d = 0; d < 2; ++d) {
     if ((*padding)[d] < 0) (*padding)[d] = (*options.kernel())[d] / 2;
   }
+  if (quant.mixed_search && quantized && !options.is_input()) {
+    TORCH_CHECK(!quant.quantize_first_and_last,
+                "QConvBn: the EdMIPS search keeps the first conv and the classifier at full precision; "
+                "set quantize_first_and_last = false");
+    mix_act = register_module("act", nn::MixQAct(nn::MixQActOptions().candidate_bits(quant.search_act_bits)));
+    mix_conv = register_module("conv", nn::MixQConv2d(nn::MixQConv2dOptions(options.in(), options.out(), options.kernel())
+                                                          .stride(options.stride())
+                                                          .padding(padding)
+                                                          .groups(options.groups())
+                                                          .candidate_bits(quant.search_weight_bits)));
+    bn = register_module("bn", torch::nn::BatchNorm2d(options.out()));
+    return;
+  }
+  act = register_module("act", nn::QAct(nn::QActOptions(options.is_input() ? nn::ActQuantizer::kNone : quant.act_quantizer)
+                                            .bits(options.is_input() ? nn::kFullPrecision : quant.act_bits)));
   conv = register_module(
       "conv", nn::QConv2d(nn::QConv2dOptions(options.in(), options.out(), options.kernel())
                               .stride(options.stride())
@@ -26,7 +39,7 @@ void QConvBnImpl::reset() {
 }
 
 at::Tensor QConvBnImpl::forward(const at::Tensor& x) {
-  at::Tensor y = bn(conv(act(x)));
+  at::Tensor y = mix_conv ? bn(mix_conv(mix_act(x))) : bn(conv(act(x)));
   return options.relu() ? at::relu(y) : y;
 }
 

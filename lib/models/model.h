@@ -23,7 +23,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "lib/nn/mixq.h"
 #include "lib/nn/qact.h"
 #include "lib/nn/qconv.h"
 
@@ -36,6 +38,13 @@ struct QuantConfig {
   nn::ActQuantizer act_quantizer = nn::ActQuantizer::kNone;           // default none
   int64_t act_bits = nn::kFullPrecision;                              // default 32
   bool quantize_first_and_last = true;                                // default on (IMPQ)
+  // EdMIPS search: every QConvBn that would be quantized gets a MixQAct + MixQConv2d
+  // (HWGQ candidates below) instead of QAct + QConv2d, under the same names ("act",
+  // "conv"), so an allocation found on the search model applies to the discrete one.
+  // Needs quantize_first_and_last = false (the first conv and the classifier stay FP).
+  bool mixed_search = false;
+  std::vector<int64_t> search_weight_bits = {1, 2, 3, 4};
+  std::vector<int64_t> search_act_bits = {2, 3, 4};
 };
 
 struct ModelOptions {
@@ -79,6 +88,8 @@ class QConvBnImpl : public torch::nn::Cloneable<QConvBnImpl> {
   QuantConfig quant;
   nn::QAct act{nullptr};
   nn::QConv2d conv{nullptr};
+  nn::MixQAct mix_act{nullptr};     // instead of act and conv when quant.mixed_search
+  nn::MixQConv2d mix_conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
 };
 TORCH_MODULE(QConvBn);

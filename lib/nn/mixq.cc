@@ -28,8 +28,8 @@ void MixQConv2dImpl::reset() {
   TORCH_CHECK(o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, "MixQConv2d: channels ",
               o.in_channels(), "/", o.out_channels(), " not divisible by groups ", o.groups());
   candidate_bits = register_buffer("candidate_bits", CandidateBuffer(o.candidate_bits(), "MixQConv2d"));
-  weight = register_parameter(
-      "weight", at::empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size(), o.kernel_size()}));
+  weight = register_parameter("weight", at::empty({o.out_channels(), o.in_channels() / o.groups(),
+                                                  (*o.kernel_size())[0], (*o.kernel_size())[1]}));
   torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
   if (o.bias()) bias = register_parameter("bias", at::zeros({o.out_channels()}));
   alpha = register_parameter("alpha", at::full({static_cast<int64_t>(o.candidate_bits().size())}, o.alpha_init()));
@@ -52,18 +52,31 @@ at::Tensor MixQConv2dImpl::expected_weight_bits() const {
 int64_t MixQConv2dImpl::selected_bits() const { return Argmax(alpha, candidate_bits); }
 
 at::Tensor MixQConv2dImpl::forward(const at::Tensor& x) {
-  at::Tensor y = at::conv2d(x, composite_weight(), bias, options.stride(), options.padding(), 1, options.groups());
+  at::Tensor y;
+  if (options.parallel()) {
+    const at::Tensor p = at::softmax(alpha, 0);
+    for (int64_t i = 0; i < candidate_bits.numel(); ++i) {
+      const at::Tensor yi = at::conv2d(x, quant::HwgqQuantizeWeight(weight, candidate_bits.slice(0, i, i + 1)), bias,
+                                       *options.stride(), *options.padding(), 1, options.groups());
+      y = y.defined() ? y + p[i] * yi : p[i] * yi;
+    }
+  } else {
+    y = at::conv2d(x, composite_weight(), bias, *options.stride(), *options.padding(), 1, options.groups());
+  }
   if (LayerRecorder* recorder = LayerRecorder::Active()) {
     LayerRecord r;
     r.module = this;
     r.in_channels = options.in_channels();
     r.out_channels = options.out_channels();
     r.groups = options.groups();
-    r.kernel_h = r.kernel_w = options.kernel_size();
+    r.kernel_h = (*options.kernel_size())[0];
+    r.kernel_w = (*options.kernel_size())[1];
     r.out_h = y.size(2);
     r.out_w = y.size(3);
-    r.stride_h = r.stride_w = options.stride();
-    r.pad_h = r.pad_w = options.padding();
+    r.stride_h = (*options.stride())[0];
+    r.stride_w = (*options.stride())[1];
+    r.pad_h = (*options.padding())[0];
+    r.pad_w = (*options.padding())[1];
     r.weight_bits.assign(options.out_channels(), selected_bits());
     r.input = x;
     r.input_elements = x.numel() / x.size(0);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/expanding_array.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 
@@ -24,18 +25,23 @@
 
 namespace mpq::nn {
 
+// kernel_size, stride and padding take one value or {height, width}, as torch's.
 struct MixQConv2dOptions {
-  MixQConv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+  MixQConv2dOptions(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
   TORCH_ARG(int64_t, in_channels);
   TORCH_ARG(int64_t, out_channels);
-  TORCH_ARG(int64_t, kernel_size);
-  TORCH_ARG(int64_t, stride) = 1;
-  TORCH_ARG(int64_t, padding) = 0;
+  TORCH_ARG(torch::ExpandingArray<2>, kernel_size);
+  TORCH_ARG(torch::ExpandingArray<2>, stride) = 1;
+  TORCH_ARG(torch::ExpandingArray<2>, padding) = 0;
   TORCH_ARG(int64_t, groups) = 1;
   TORCH_ARG(bool, bias) = false;
   TORCH_ARG(std::vector<int64_t>, candidate_bits) = std::vector<int64_t>{1, 2, 3, 4};  // [1]'s weight space
   TORCH_ARG(double, alpha_init) = 0.01;  // [1]'s code
+  // false (default): the composite convolution. true: one convolution per candidate,
+  // summed with the softmax weights (the same result at n times the cost; for the
+  // benchmark that measures what the composite saves).
+  TORCH_ARG(bool, parallel) = false;
 };
 
 class MixQConv2dImpl : public torch::nn::Cloneable<MixQConv2dImpl> {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -38,13 +39,24 @@ TopK CountCorrect(const at::Tensor& logits, const at::Tensor& labels) {
 // quantizer parameters (steps, clips, ranges), which decay would shrink toward 0.
 bool Decays(const at::Tensor& p) { return p.dim() >= 2; }
 
-std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(models::Model& model, const TrainOptions& o) {
+// Groups: 0 decayed weights, 1 the other weights, 2 (if any) architecture parameters.
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(models::Model& model, const TrainOptions& o,
+                                                       const std::vector<at::Tensor>& arch) {
+  std::set<const void*> arch_ids;
+  for (const at::Tensor& a : arch) arch_ids.insert(a.unsafeGetTensorImpl());
   std::vector<at::Tensor> decay, no_decay;
-  for (const at::Tensor& p : model.parameters()) (Decays(p) ? decay : no_decay).push_back(p);
+  for (const at::Tensor& p : model.parameters()) {
+    if (arch_ids.count(p.unsafeGetTensorImpl())) continue;
+    (Decays(p) ? decay : no_decay).push_back(p);
+  }
   if (o.optimizer == Optimizer::kAdam) {
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(decay, std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay)));
     groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(o.lr).weight_decay(0)));
+    if (!arch.empty()) {
+      groups.emplace_back(arch, std::make_unique<torch::optim::AdamOptions>(
+                                    torch::optim::AdamOptions(o.arch_lr).weight_decay(o.arch_weight_decay)));
+    }
     return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(o.lr));
   }
   auto sgd = [&](double wd) {
@@ -54,11 +66,18 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(models::Model& model, con
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, sgd(o.weight_decay));
   groups.emplace_back(no_decay, sgd(0));
+  if (!arch.empty()) {
+    groups.emplace_back(arch, std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(o.arch_lr)
+                                                                             .momentum(o.arch_momentum)
+                                                                             .weight_decay(o.arch_weight_decay)));
+  }
   return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov));
 }
 
-void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+// Groups 0 and 1 get `lr`, group 2 (architecture) `arch_lr`.
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr, double arch_lr) {
+  auto& groups = optimizer.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(i < 2 ? lr : arch_lr);
 }
 
 // History rows: epoch, lr, train_loss, train_top1, val_loss, val_top1, val_top5, img/s, seconds.
@@ -180,7 +199,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
                                                    " in [0, epochs]"));
   }
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(model_, o);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(model_, o, arch_parameters_);
   TrainResult result;
   std::vector<at::Tensor> best_state;
 
@@ -244,10 +263,18 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       absl::StatusOr<bool> more = train_.Next(&batch);
       if (!more.ok()) return more.status();
       if (!*more) break;
-      SetLearningRate(*optimizer, LearningRate(epoch + static_cast<double>(step) / steps));
+      const double lr = LearningRate(epoch + static_cast<double>(step) / steps);
+      const double arch_lr = lr * o.arch_lr / o.lr;
+      if (o.alternate_arch && !arch_parameters_.empty()) {
+        const bool arch_step = (epoch * steps + step) % 2 == 1;
+        SetLearningRate(*optimizer, arch_step ? 0.0 : lr, arch_step ? arch_lr : 0.0);
+      } else {
+        SetLearningRate(*optimizer, lr, arch_lr);
+      }
       optimizer->zero_grad();
       const at::Tensor logits = model_.forward(batch.images);
-      const at::Tensor loss = at::cross_entropy_loss(logits, batch.labels);
+      at::Tensor loss = at::cross_entropy_loss(logits, batch.labels);
+      if (extra_loss_) loss = loss + extra_loss_();
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value) || loss_value > o.divergence_loss) {
         return absl::FailedPreconditionError(absl::StrFormat(
@@ -288,7 +315,8 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     }
     result.history.push_back(stats);
     // Model selection on the validation split only (the last epoch when there is none).
-    const bool improved = validation_ == nullptr || result.best_epoch < 0 || stats.val_top1 > result.best_val_top1;
+    const bool improved = validation_ == nullptr || !o.select_best || result.best_epoch < 0 ||
+                          stats.val_top1 > result.best_val_top1;
     if (improved) {
       result.best_epoch = epoch;
       result.best_val_top1 = stats.val_top1;

@@ -49,6 +49,14 @@ struct TrainOptions {
   std::string checkpoint_dir;             // "" = no checkpoints (and no resume)
   double divergence_loss = 1e3;           // stop when a batch loss is non-finite or above this
   bool progress = true;                   // print progress (a live line on a terminal)
+  bool select_best = true;                // end with the best epoch by validation (false: the last)
+  // Architecture parameters (set_arch_parameters, e.g. EdMIPS's alpha): their own SGD
+  // group with these settings; the schedule scales arch_lr like lr.
+  double arch_lr = 0.01;                  // default 0.01 (EdMIPS)
+  double arch_momentum = 0.9;             // default 0.9
+  double arch_weight_decay = 1e-4;        // default 1e-4
+  bool alternate_arch = false;            // false: one step updates both; true: even steps the
+                                          // weights only, odd steps the architecture only
 };
 
 struct EpochStats {
@@ -82,6 +90,11 @@ class Trainer {
 
   // Called after every epoch (after the checkpoint is written).
   void set_epoch_callback(std::function<void(const EpochStats&)> callback) { callback_ = std::move(callback); }
+  // Parameters optimized as architecture (own optimizer group; see TrainOptions::arch_*).
+  void set_arch_parameters(std::vector<at::Tensor> parameters) { arch_parameters_ = std::move(parameters); }
+  // A term added to the cross-entropy at every training step (e.g. EdMIPS's complexity
+  // penalty); the reported train loss includes it.
+  void set_extra_loss(std::function<at::Tensor()> extra_loss) { extra_loss_ = std::move(extra_loss); }
 
   // Trains the remaining epochs. On success the model holds the weights of the best
   // epoch (by validation top-1). Divergence returns FailedPrecondition naming the
@@ -96,6 +109,8 @@ class Trainer {
   data::DataLoader* validation_;
   TrainOptions options_;
   std::function<void(const EpochStats&)> callback_;
+  std::vector<at::Tensor> arch_parameters_;
+  std::function<at::Tensor()> extra_loss_;
 };
 
 }  // namespace mpq::train

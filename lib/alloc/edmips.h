@@ -1,0 +1,87 @@
+// edmips.h — EdMIPS (Cai & Vasconcelos, CVPR 2020; seed 003): differentiable search of
+// per-layer weight and activation bits, then discretization and retraining.
+//
+//   EdmipsOptions o;  o.cd = 0.00335;  o.search_epochs = 25;
+//   EdmipsAllocator edmips(o);
+//   context.model = search_model.get();        // built with QuantConfig::mixed_search
+//   context.make_model = [&] { return discrete_model(); };   // HWGQ QConv2d/QAct, same names
+//   absl::StatusOr<AllocatorResult> r = edmips.Run(context);   // r->model: the retrained network
+//
+// Search: every searched layer is a MixQConv2d (composite convolution over the softmax-
+// mixed HWGQ-quantized candidates of one shared weight) fed by a MixQAct; loss =
+// cross-entropy + cd * ExpectedBitOps (below); W and alpha are trained in one backward
+// pass per step (alternate = true: W and alpha on alternating steps), W with the run's
+// optimizer, alpha with SGD (arch_lr 0.01, momentum 0.9, weight decay 1e-4), both with
+// the step schedule /10 every `search_step_size` epochs. After every search epoch the
+// soft architecture (softmax(alpha) per layer) goes to on_metrics and its argmax
+// allocation to on_point (point = epoch + 1). Discretization: winner-take-all (argmax)
+// or one multinomial sample per layer (seeded); the discrete network from make_model gets
+// that allocation and is retrained from scratch with context.training (point
+// search_epochs + 1). State in context.state_dir: search/ (Trainer), allocation.json,
+// retrain/ (Trainer): a killed run resumes in either phase.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/alloc/allocator.h"
+
+namespace torch::nn {
+class Module;
+}
+
+namespace mpq::alloc {
+
+// EdMIPS's complexity term: sum over searched layers l of
+//   MACs_l * E[b_w,l] * E[b_a,l] / MACs of the first searched layer,
+// E[b] = sum_i softmax(alpha)_i b_i. Built from one recorded forward pass, which pairs
+// each MixQConv2d with the MixQAct that feeds it (a layer fed by anything else counts
+// its input as 32 bits).
+class ExpectedBitOps {
+ public:
+  static absl::StatusOr<ExpectedBitOps> Build(models::Model& search_model, std::vector<int64_t> input_shape);
+  at::Tensor operator()() const;   // differentiable in every alpha
+  int64_t layers() const { return static_cast<int64_t>(terms_.size()); }
+  double reference_macs() const { return reference_macs_; }
+
+ private:
+  struct Term {
+    double macs = 0;
+    std::shared_ptr<torch::nn::Module> conv, act;  // MixQConv2dImpl, MixQActImpl (or null)
+  };
+  std::vector<Term> terms_;
+  double reference_macs_ = 1;
+};
+
+enum class Discretization { kArgmax, kSample };
+
+// The discrete allocation of a search model: per MixQConv2d / MixQAct the argmax
+// candidate, or a sample from softmax(alpha) drawn with `seed`.
+Allocation Discretize(models::Model& search_model, Discretization how, uint64_t seed);
+
+struct EdmipsOptions {
+  double cd = 0.00335;                // complexity weight (the authors' ResNet-18 value)
+  int64_t search_epochs = 25;         // default 25
+  int64_t search_step_size = 10;      // lr /10 every 10 search epochs
+  double arch_lr = 0.01;
+  double arch_momentum = 0.9;
+  double arch_weight_decay = 1e-4;
+  bool alternate = false;             // alternating instead of joint W/alpha updates
+  Discretization discretize = Discretization::kArgmax;
+  uint64_t seed = 1;                  // for kSample
+};
+
+class EdmipsAllocator : public Allocator {
+ public:
+  explicit EdmipsAllocator(EdmipsOptions options) : options_(std::move(options)) {}
+  std::string name() const override { return "edmips"; }
+  absl::StatusOr<AllocatorResult> Run(AllocatorContext& context) override;
+
+ private:
+  EdmipsOptions options_;
+};
+
+}  // namespace mpq::alloc
