@@ -35,6 +35,7 @@
 #include "datasets/random.h"
 #include "datasets/registry.h"
 #include "experiments/spec.h"
+#include "lib/alloc/edmips.h"
 #include "lib/alloc/impq.h"
 #include "lib/alloc/uniform.h"
 #include "lib/cost/cost_model.h"
@@ -126,6 +127,17 @@ train::TrainOptions TrainOptionsOf(const ExperimentSpec& s) {
 
 // The spec's allocator (lib/alloc). Specs are validated, so the schedules parse.
 std::unique_ptr<alloc::Allocator> MakeAllocator(const ExperimentSpec& s) {
+  if (s.method == "edmips") {
+    alloc::EdmipsOptions o;
+    o.cd = s.edmips_cd;
+    o.search_epochs = s.edmips_search_epochs;
+    o.search_step_size = s.edmips_search_step_size;
+    o.arch_lr = s.edmips_arch_lr;
+    o.alternate = s.edmips_alternate;
+    o.discretize = s.edmips_discretize == "sample" ? alloc::Discretization::kSample : alloc::Discretization::kArgmax;
+    o.seed = static_cast<uint64_t>(s.seed);
+    return std::make_unique<alloc::EdmipsAllocator>(o);
+  }
   if (s.method != "impq") return std::make_unique<alloc::UniformAllocator>();
   alloc::ImpqOptions o;
   o.metric = s.impq_metric == "code" ? alloc::SensitivityMetric::kCode : alloc::SensitivityMetric::kPaper;
@@ -286,16 +298,26 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   mo.quant.act_quantizer = ActQuantizerOf(spec.act_quantizer);
   mo.quant.act_bits = spec.act_bits;
   mo.quant.quantize_first_and_last = spec.quantize_first_and_last;
+  const bool edmips = spec.method == "edmips";
+  if (edmips) {  // validated by ParseSpec
+    mo.quant.search_weight_bits = *ParseCandidates(spec.edmips_weight_candidates);
+    mo.quant.search_act_bits = *ParseCandidates(spec.edmips_act_candidates);
+  }
+  models::ModelOptions search_options = mo;
+  search_options.quant.mixed_search = edmips;
   at::manual_seed(static_cast<uint64_t>(spec.seed));
   std::shared_ptr<models::Model> model;
   try {
-    model = (*models::FindModel(spec.model))->make(mo);
+    model = (*models::FindModel(spec.model))->make(search_options);
   } catch (const c10::Error& e) {
     return fail(absl::InvalidArgumentError(absl::StrCat(spec.name, ": cannot build ", spec.model, ": ", e.what_without_backtrace())));
   }
 
+  // The spec's training: the model itself (uniform), IMPQ's starting model; EdMIPS trains
+  // inside its allocator (search, then the discrete network), so nothing here.
   train::TrainOptions to = TrainOptionsOf(spec);
   to.checkpoint_dir = checkpoint_dir;
+  if (edmips) to.epochs = 0;
   train::Trainer trainer(*model, **train_loader, val_loader.get(), to);
   trainer.set_epoch_callback([&](const train::EpochStats& s) {
     const int64_t step = (s.epoch + 1) * (*train_loader)->num_batches();
@@ -310,7 +332,8 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
     if (st.ok()) st = store.AddCheckpoint(run, s.epoch, checkpoint_dir + "/last.pt");
     if (!st.ok()) absl::FPrintF(stderr, "warning: metrics of epoch %d not stored: %s\n", s.epoch, st.message());
   });
-  absl::StatusOr<train::TrainResult> trained = trainer.Run();
+  absl::StatusOr<train::TrainResult> trained = edmips ? absl::StatusOr<train::TrainResult>(train::TrainResult{})
+                                                      : trainer.Run();
   if (!trained.ok()) return fail(trained.status());
 
   // The allocator: uniform keeps the built bits (one point); IMPQ reduces iteratively
@@ -353,16 +376,33 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
     return store.AddAllocation(run, p.index, ToStore(p.allocation));
   };
   actx.on_epoch = [&](int64_t point, const train::EpochStats& s) {
-    const int64_t step = point * 10000 + s.epoch;
-    const double at = point - 1 + (s.epoch + 1.0) / std::max<int64_t>(1, spec.impq_finetune_epochs);
-    absl::Status st = store.AddMetrics(run, {{step, at, "finetune_train_loss", s.train_loss},
-                                             {step, at, "finetune_val_top1", s.val_top1}});
-    if (!st.ok()) absl::FPrintF(stderr, "warning: fine-tune metrics not stored: %s\n", st.message());
+    absl::Status st;
+    if (edmips) {  // search epochs, then the discrete network's training (its curve is "val_top1")
+      const bool search = point <= spec.edmips_search_epochs;
+      const double at = search ? point : s.epoch + 1.0;
+      const int64_t step = search ? point : s.epoch + 1;
+      st = store.AddMetrics(run, {{step, at, search ? "search_train_loss" : "train_loss", s.train_loss},
+                                  {step, at, search ? "search_val_top1" : "val_top1", s.val_top1},
+                                  {step, at, search ? "search_lr" : "lr", s.lr}});
+    } else {
+      const int64_t step = point * 10000 + s.epoch;
+      const double at = point - 1 + (s.epoch + 1.0) / std::max<int64_t>(1, spec.impq_finetune_epochs);
+      st = store.AddMetrics(run, {{step, at, "finetune_train_loss", s.train_loss},
+                                  {step, at, "finetune_val_top1", s.val_top1}});
+    }
+    if (!st.ok()) absl::FPrintF(stderr, "warning: allocator training metrics not stored: %s\n", st.message());
   };
+  actx.on_metrics = [&](int64_t point, const std::vector<std::pair<std::string, double>>& values) -> absl::Status {
+    std::vector<results::Metric> m;
+    for (const auto& [name, value] : values) m.push_back({point, static_cast<double>(point), name, value});
+    return store.AddMetrics(run, m);
+  };
+  actx.make_model = [&]() -> std::shared_ptr<models::Model> { return (*models::FindModel(spec.model))->make(mo); };
   std::unique_ptr<alloc::Allocator> allocator = MakeAllocator(spec);
   absl::StatusOr<alloc::AllocatorResult> allocated = allocator->Run(actx);
   if (!allocated.ok()) return fail(allocated.status());
   if (!allocated->completed) return fail(absl::AbortedError("allocator paused: " + allocated->stop_reason));
+  if (allocated->model) model = allocated->model;  // EdMIPS: the retrained discrete network
 
   absl::StatusOr<train::EvalResult> test = train::Evaluate(*model, **test_loader);
   if (!test.ok()) return fail(test.status());
@@ -395,10 +435,10 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
   if (absl::Status s = store.FinishRun(run, r); !s.ok()) return s;
   summary.status = "finished";
   summary.result = r;
-  if (spec.method == "impq") {
-    absl::PrintF("%s: run %d finished: test top-1 %.2f%% at B_w,eff %.3f, B_a,eff %.3f (IMPQ point %d of %d: %s)\n",
-                 spec.name, run, test->top1, cost.totals.bw_eff, cost.totals.ba_eff, allocated->final_point,
-                 allocated->points - 1, allocated->stop_reason);
+  if (spec.method != "uniform") {
+    absl::PrintF("%s: run %d finished: test top-1 %.2f%% at B_w,eff %.3f, B_a,eff %.3f (%s, final point %d: %s)\n",
+                 spec.name, run, test->top1, cost.totals.bw_eff, cost.totals.ba_eff, allocator->name(), allocated->final_point,
+                 allocated->stop_reason);
   } else {
     absl::PrintF("%s: run %d finished: test top-1 %.2f%% (model chosen at epoch %d by validation top-1 %.2f%%)\n",
                  spec.name, run, test->top1, trained->best_epoch + 1, trained->best_val_top1);

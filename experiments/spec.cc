@@ -2,12 +2,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "datasets/registry.h"
 #include "lib/alloc/schedule.h"
 #include "lib/models/registry.h"
@@ -58,7 +62,15 @@ Json ToJson(const ExperimentSpec& s) {
               {"impq_target_cc_gbitops", s.impq_target_cc_gbitops},
               {"impq_max_val_drop", s.impq_max_val_drop},
               {"impq_min_weight_bits", s.impq_min_weight_bits},
-              {"impq_min_act_bits", s.impq_min_act_bits}};
+              {"impq_min_act_bits", s.impq_min_act_bits},
+              {"edmips_cd", s.edmips_cd},
+              {"edmips_search_epochs", s.edmips_search_epochs},
+              {"edmips_search_step_size", s.edmips_search_step_size},
+              {"edmips_arch_lr", s.edmips_arch_lr},
+              {"edmips_weight_candidates", s.edmips_weight_candidates},
+              {"edmips_act_candidates", s.edmips_act_candidates},
+              {"edmips_discretize", s.edmips_discretize},
+              {"edmips_alternate", s.edmips_alternate}};
 }
 
 absl::Status Invalid(const std::string& source, const std::string& key, const std::string& what) {
@@ -145,6 +157,14 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
   s.impq_max_val_drop = merged["impq_max_val_drop"];
   s.impq_min_weight_bits = merged["impq_min_weight_bits"];
   s.impq_min_act_bits = merged["impq_min_act_bits"];
+  s.edmips_cd = merged["edmips_cd"];
+  s.edmips_search_epochs = merged["edmips_search_epochs"];
+  s.edmips_search_step_size = merged["edmips_search_step_size"];
+  s.edmips_arch_lr = merged["edmips_arch_lr"];
+  s.edmips_weight_candidates = merged["edmips_weight_candidates"];
+  s.edmips_act_candidates = merged["edmips_act_candidates"];
+  s.edmips_discretize = merged["edmips_discretize"];
+  s.edmips_alternate = merged["edmips_alternate"];
 
   if (s.name.empty()) return Invalid(source, "name", "required");
   if (absl::StatusOr<const models::ModelEntry*> m = models::FindModel(s.model); !m.ok()) {
@@ -153,7 +173,7 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
   if (absl::StatusOr<const data::DatasetEntry*> d = data::FindDataset(s.dataset); !d.ok()) {
     return Invalid(source, "dataset", std::string(d.status().message()));
   }
-  if (absl::Status st = OneOf(source, "method", s.method, {"uniform", "impq"}); !st.ok()) return st;
+  if (absl::Status st = OneOf(source, "method", s.method, {"uniform", "impq", "edmips"}); !st.ok()) return st;
   if (absl::Status st = OneOf(source, "weight_quantizer", s.weight_quantizer, kWeightQuantizers); !st.ok()) return st;
   if (absl::Status st = OneOf(source, "act_quantizer", s.act_quantizer, kActQuantizers); !st.ok()) return st;
   if (absl::Status st = OneOf(source, "granularity", s.granularity, {"per_channel", "per_tensor"}); !st.ok()) return st;
@@ -205,7 +225,49 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
       return Invalid(source, "impq_max_val_drop", "needs a validation split (validation_fraction > 0)");
     }
   }
+  if (s.method == "edmips") {
+    if (s.weight_quantizer != "hwgq" || s.act_quantizer != "hwgq") {
+      return Invalid(source, "weight_quantizer", "edmips searches HWGQ weights and activations: set weight_quantizer "
+                                                 "and act_quantizer to hwgq");
+    }
+    if (s.granularity != "per_tensor") {
+      return Invalid(source, "granularity", "edmips assigns one bit-width per layer: set granularity to per_tensor");
+    }
+    if (s.quantize_first_and_last) {
+      return Invalid(source, "quantize_first_and_last", "edmips keeps the first conv and the classifier at full "
+                                                         "precision: set it to false");
+    }
+    for (const char* key : {"edmips_weight_candidates", "edmips_act_candidates"}) {
+      if (absl::StatusOr<std::vector<int64_t>> c = ParseCandidates(merged[key].get<std::string>()); !c.ok()) {
+        return Invalid(source, key, std::string(c.status().message()));
+      }
+    }
+    if (absl::Status st = OneOf(source, "edmips_discretize", s.edmips_discretize, {"argmax", "sample"}); !st.ok()) {
+      return st;
+    }
+    if (!(s.edmips_cd >= 0)) return Invalid(source, "edmips_cd", absl::StrCat(s.edmips_cd, " must be >= 0"));
+    if (s.edmips_search_epochs < 1 || s.edmips_search_step_size < 1) {
+      return Invalid(source, "edmips_search_epochs", "edmips_search_epochs and edmips_search_step_size must be >= 1");
+    }
+    if (!(s.edmips_arch_lr > 0)) return Invalid(source, "edmips_arch_lr", "must be > 0");
+  }
   return s;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseCandidates(const std::string& text) {
+  std::vector<int64_t> out;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t b = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &b) || b < 1 || b > 4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("candidate '", part, "' is not a bit-width in 1..4 (the HWGQ constants exist for 1..4)"));
+    }
+    if (std::find(out.begin(), out.end(), b) != out.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("candidate ", b, " is listed twice"));
+    }
+    out.push_back(b);
+  }
+  return out;
 }
 
 std::string SpecToJson(const ExperimentSpec& spec) { return ToJson(spec).dump(); }

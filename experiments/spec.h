@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -20,7 +21,7 @@ struct ExperimentSpec {
   std::string dataset = "fashion_mnist";   // datasets registry
   std::string data_dir;                    // "" = the dataset's default location
   int64_t image_size = 32;                 // network input size (Fashion-MNIST is padded to it)
-  std::string method = "uniform";          // uniform or impq (lib/alloc)
+  std::string method = "uniform";          // uniform, impq or edmips (lib/alloc)
   std::string weight_quantizer = "lin";    // none, lin, dorefa, lsq, hwgq, uhlich
   std::string granularity = "per_channel"; // per_channel (kernel) or per_tensor (layer)
   int64_t weight_bits = 32;                // 1..16, 32 = full precision
@@ -57,10 +58,25 @@ struct ExperimentSpec {
                                            // top-1 falls more than this many points (< 0 = off)
   int64_t impq_min_weight_bits = 1;
   int64_t impq_min_act_bits = 2;
+
+  // method = "edmips" (lib/alloc/edmips.h): search (these keys), then retrain the
+  // discrete network with the settings above (epochs, lr, schedule, ...). Needs HWGQ
+  // weights and activations, per_tensor granularity, quantize_first_and_last = false.
+  double edmips_cd = 0.00335;              // complexity weight
+  int64_t edmips_search_epochs = 25;
+  int64_t edmips_search_step_size = 10;    // search lr /10 every this many epochs
+  double edmips_arch_lr = 0.01;
+  std::string edmips_weight_candidates = "1,2,3,4";
+  std::string edmips_act_candidates = "2,3,4";
+  std::string edmips_discretize = "argmax";  // argmax (winner-take-all) or sample
+  bool edmips_alternate = false;           // alternate W and alpha updates instead of joint
 };
 
 // Parses and validates. `source` names the file in error messages.
 absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std::string& source);
+
+// "1,2,3,4" -> {1, 2, 3, 4}: EdMIPS candidate bit-widths (1..4, no repeats).
+absl::StatusOr<std::vector<int64_t>> ParseCandidates(const std::string& text);
 
 // Canonical JSON (all keys, sorted) of a spec.
 std::string SpecToJson(const ExperimentSpec& spec);

@@ -90,4 +90,18 @@ vals=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 3 && $4
 sum0=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 && $2 == 0 {s += $6} END {print s}')
 sum2=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 && $2 == 2 {s += $6} END {print s}')
 [[ $((sum0 - sum2)) -eq 300 ]] || fail "IMPQ lowered $((sum0 - sum2)) bits in two iterations, expected 300"
+
+# 8. EdMIPS: a one-epoch search, then one epoch of the discrete network; the soft
+#    architecture and each point's allocation are stored.
+ed=$(spec ed '{"name":"ed","dataset":"synthetic","epochs":1,"train_subset":128,"batch_size":64,"method":"edmips","weight_quantizer":"hwgq","act_quantizer":"hwgq","granularity":"per_tensor","quantize_first_and_last":false,"edmips_search_epochs":1}')
+out=$("$run" --spec="$ed" --threads=1 2>&1) || fail "EdMIPS run failed: $out"
+grep -Eq "ed: run 4 finished: .*edmips, final point 2" <<<"$out" || fail "EdMIPS did not finish: $out"
+points=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 4 {print $2}' | sort -u | tr '\n' ' ')
+[[ "$points" == "1 2 " ]] || fail "EdMIPS allocation points: '$points', expected '1 2 '"
+alphas=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 4 && $4 ~ /^alpha:/' | wc -l)
+# 18 searched layers x (4 weight + 3 activation candidates)
+[[ "$alphas" == "126" ]] || fail "EdMIPS alpha metrics: $alphas, expected 126"
+bad=$(spec bad_ed '{"name":"bad_ed","dataset":"synthetic","method":"edmips","weight_quantizer":"lin"}')
+out=$("$run" --spec="$bad" 2>&1); rc=$?
+[[ $rc -eq 2 ]] && grep -q "edmips searches HWGQ" <<<"$out" || fail "bad EdMIPS spec: exit $rc: $out"
 echo "PASS"
