@@ -55,6 +55,24 @@ TEST(SpecTest, ImpqSettingsAreValidated) {
   EXPECT_THAT(Error(R"({"name": "a", "method": "hawq"})"), HasSubstr("'hawq' is not one of uniform, impq"));
 }
 
+TEST(SpecTest, EdmipsSettingsAreValidated) {
+  const std::string ok = R"("method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq",
+                            "granularity": "per_tensor", "quantize_first_and_last": false)";
+  absl::StatusOr<ExperimentSpec> s = ParseSpec("{\"name\": \"a\", " + ok + R"(, "edmips_cd": 0.00015})", "x.json");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_DOUBLE_EQ(s->edmips_cd, 0.00015);
+  EXPECT_THAT(Error(R"({"name": "a", "method": "edmips"})"), HasSubstr("edmips searches HWGQ"));
+  EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips_weight_candidates": "1,5"})"),
+              HasSubstr("candidate '5' is not a bit-width in 1..4"));
+  EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips_discretize": "gumbel"})"),
+              HasSubstr("'gumbel' is not one of argmax, sample"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq",
+                        "granularity": "per_tensor"})"),
+              HasSubstr("quantize_first_and_last"));
+  EXPECT_EQ(*ParseCandidates("2, 3,4"), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_FALSE(ParseCandidates("2,2").ok());
+}
+
 TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
   ExperimentSpec a = *ParseSpec(R"({"name": "a"})", "x");
   ExperimentSpec b = a;
