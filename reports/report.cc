@@ -3,11 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <set>
 #include <sstream>
 
@@ -477,6 +479,55 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     ++trajectories;
   }
   if (trajectories == 0) para("No finished run with more than one point yet.");
+
+  // ---------------------------------------------------------------- soft architectures
+  heading(2, "Differentiable search: soft architecture by epoch");
+  int searches = 0;
+  for (const auto& [name, r] : finished) {
+    // alpha:<layer>:w<b> / a<b> = softmax probability of candidate b at search epoch (step).
+    std::map<std::string, std::map<int64_t, std::pair<double, double>>> expected;  // layer -> epoch -> (E[b_w], E[b_a])
+    std::set<int64_t> epochs;
+    for (const results::Metric& m : metrics_of[r->record.id]) {
+      if (m.name.rfind("alpha:", 0) != 0) continue;
+      const size_t colon = m.name.rfind(':');
+      if (colon == std::string::npos || colon + 2 > m.name.size() || colon <= 6) continue;
+      const std::string layer = m.name.substr(6, colon - 6);
+      const char kind = m.name[colon + 1];
+      const double bits = std::atof(m.name.c_str() + colon + 2);
+      auto& cell = expected[layer][m.step];
+      (kind == 'w' ? cell.first : cell.second) += bits * m.value;
+      epochs.insert(m.step);
+    }
+    if (expected.empty()) continue;
+    heading(3, absl::StrFormat("`%s`, run %d", name, r->record.id));
+    para("Expected bits E[b] = sum_i softmax(alpha)_i b_i per searched layer after each search epoch, weights / "
+         "activations (the activation entry is the layer's input quantizer).");
+    std::vector<std::string> head = {"layer"};
+    for (int64_t e : epochs) head.push_back(absl::StrCat("epoch ", e));
+    std::vector<std::vector<std::string>> rows;
+    std::map<std::string, std::map<int64_t, std::pair<double, double>>> merged;
+    std::vector<std::string> order;
+    for (const auto& [layer, by_epoch] : expected) {
+      const size_t dot = layer.rfind('.');
+      const std::string unit = dot == std::string::npos ? layer : layer.substr(0, dot);
+      if (!merged.count(unit)) order.push_back(unit);
+      for (const auto& [e, wa] : by_epoch) {
+        merged[unit][e].first += wa.first;
+        merged[unit][e].second += wa.second;
+      }
+    }
+    for (const std::string& unit : order) {
+      std::vector<std::string> row = {absl::StrCat("`", unit, "`")};
+      for (int64_t e : epochs) {
+        const auto& wa = merged[unit][e];
+        row.push_back(absl::StrFormat("%.2f / %.2f", wa.first, wa.second));
+      }
+      rows.push_back(std::move(row));
+    }
+    table(head, rows);
+    ++searches;
+  }
+  if (searches == 0) para("No finished run with a differentiable search yet.");
 
   // ---------------------------------------------------------------- training curves
   heading(2, "Training curves");

@@ -88,6 +88,12 @@ ReportInputs MakeFixture() {
                     .ok());
   }
   EXPECT_TRUE(store->AddMetrics(r2, {{10, 1, "val_top1", 84}}).ok());
+  // A differentiable search's soft architecture at two epochs (as EdMIPS stores it).
+  EXPECT_TRUE(store->AddMetrics(r2, {{1, 1, "alpha:body.1.conv:w1", 0.5}, {1, 1, "alpha:body.1.conv:w2", 0.5},
+                                     {1, 1, "alpha:body.1.act:a2", 0.25}, {1, 1, "alpha:body.1.act:a4", 0.75},
+                                     {2, 2, "alpha:body.1.conv:w1", 0.0}, {2, 2, "alpha:body.1.conv:w2", 1.0},
+                                     {2, 2, "alpha:body.1.act:a2", 1.0}, {2, 2, "alpha:body.1.act:a4", 0.0}})
+                  .ok());
   results::FinalResult f2 = f1;
   f2.test_top1 = 81.5;
   f2.val_top1 = 82.25;
@@ -146,6 +152,8 @@ TEST(ReportTest, MarksSubstituteDatasetsReducedBudgetsAndMissingRuns) {
   EXPECT_THAT(md, HasSubstr("Stopped: B_w,eff 2.500 reached the target 2.600."));
   // The IMPQ run's bit map is at its final point 2: conv groups 2, 4, 3 bits.
   EXPECT_THAT(md, HasSubstr("| `conv` | 3 | 2 | 3.00 | 4 |"));
+  // The soft architecture: E[b_w] / E[b_a] of unit body.1 at epochs 1 and 2.
+  EXPECT_THAT(md, HasSubstr("| `body.1` | 1.50 / 3.50 | 2.00 / 2.00 |"));
 }
 
 // Tag balance of an XML-style document (void elements must be self-closed).
