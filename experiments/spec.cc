@@ -233,10 +233,6 @@ absl::StatusOr<ExperimentSpec> ParseSpec(const std::string& json_text, const std
     if (s.granularity != "per_tensor") {
       return Invalid(source, "granularity", "edmips assigns one bit-width per layer: set granularity to per_tensor");
     }
-    if (s.quantize_first_and_last) {
-      return Invalid(source, "quantize_first_and_last", "edmips keeps the first conv and the classifier at full "
-                                                         "precision: set it to false");
-    }
     for (const char* key : {"edmips_weight_candidates", "edmips_act_candidates"}) {
       if (absl::StatusOr<std::vector<int64_t>> c = ParseCandidates(merged[key].get<std::string>()); !c.ok()) {
         return Invalid(source, key, std::string(c.status().message()));

@@ -61,7 +61,9 @@ struct ExperimentSpec {
 
   // method = "edmips" (lib/alloc/edmips.h): search (these keys), then retrain the
   // discrete network with the settings above (epochs, lr, schedule, ...). Needs HWGQ
-  // weights and activations, per_tensor granularity, quantize_first_and_last = false.
+  // weights and activations and per_tensor granularity. The first conv and the
+  // classifier are not searched: FP with quantize_first_and_last = false (the paper's
+  // setting, used by the targets), else at the uniform weight_bits / act_bits.
   double edmips_cd = 0.00335;              // complexity weight
   int64_t edmips_search_epochs = 25;
   int64_t edmips_search_step_size = 10;    // search lr /10 every this many epochs

@@ -12,10 +12,7 @@ void QConvBnImpl::reset() {
   for (int d = 0; d < 2; ++d) {
     if ((*padding)[d] < 0) (*padding)[d] = (*options.kernel())[d] / 2;
   }
-  if (quant.mixed_search && quantized && !options.is_input()) {
-    TORCH_CHECK(!quant.quantize_first_and_last,
-                "QConvBn: the EdMIPS search keeps the first conv and the classifier at full precision; "
-                "set quantize_first_and_last = false");
+  if (quant.mixed_search && !options.is_input()) {
     mix_act = register_module("act", nn::MixQAct(nn::MixQActOptions().candidate_bits(quant.search_act_bits)));
     mix_conv = register_module("conv", nn::MixQConv2d(nn::MixQConv2dOptions(options.in(), options.out(), options.kernel())
                                                           .stride(options.stride())

@@ -38,10 +38,11 @@ struct QuantConfig {
   nn::ActQuantizer act_quantizer = nn::ActQuantizer::kNone;           // default none
   int64_t act_bits = nn::kFullPrecision;                              // default 32
   bool quantize_first_and_last = true;                                // default on (IMPQ)
-  // EdMIPS search: every QConvBn that would be quantized gets a MixQAct + MixQConv2d
-  // (HWGQ candidates below) instead of QAct + QConv2d, under the same names ("act",
-  // "conv"), so an allocation found on the search model applies to the discrete one.
-  // Needs quantize_first_and_last = false (the first conv and the classifier stay FP).
+  // EdMIPS search: every QConvBn except the first gets a MixQAct + MixQConv2d (HWGQ
+  // candidates below) instead of QAct + QConv2d, under the same names ("act", "conv"),
+  // so an allocation found on the search model applies to the discrete one. The first
+  // conv and the classifier are not searched: full precision when
+  // quantize_first_and_last = false (EdMIPS), else the uniform weight_bits / act_bits.
   bool mixed_search = false;
   std::vector<int64_t> search_weight_bits = {1, 2, 3, 4};
   std::vector<int64_t> search_act_bits = {2, 3, 4};

@@ -180,6 +180,23 @@ TEST(EdmipsTest, SearchesReportsRetrainsAndResumes) {
   EXPECT_EQ(metric_calls, 2);
 }
 
+TEST(EdmipsTest, FirstAndLastLayersAreUniformWhenQuantized) {
+  models::ModelOptions o = SearchOptions(true);
+  o.quant.quantize_first_and_last = true;
+  std::shared_ptr<models::Model> net = models::MakeResNet20(o);
+  absl::StatusOr<ExpectedBitOps> penalty = ExpectedBitOps::Build(*net, {1, 1, 32, 32});
+  ASSERT_TRUE(penalty.ok()) << penalty.status();
+  EXPECT_EQ(penalty->layers(), 18);  // the first conv is not searched
+  int64_t uniform_weights = 0;
+  for (const GroupBits& g : ReadAllocation(*net).groups) {
+    if (g.is_weight && (g.layer == "body.0.conv" || g.layer == "head.fc")) {
+      EXPECT_EQ(g.bits, 2) << g.layer;
+      ++uniform_weights;
+    }
+  }
+  EXPECT_EQ(uniform_weights, 2);
+}
+
 TEST(EdmipsTest, PlainModelIsRejected) {
   std::shared_ptr<models::Model> plain = models::MakeResNet20(SearchOptions(false));
   absl::StatusOr<ExpectedBitOps> p = ExpectedBitOps::Build(*plain, {1, 1, 32, 32});

@@ -66,9 +66,8 @@ TEST(SpecTest, EdmipsSettingsAreValidated) {
               HasSubstr("candidate '5' is not a bit-width in 1..4"));
   EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips_discretize": "gumbel"})"),
               HasSubstr("'gumbel' is not one of argmax, sample"));
-  EXPECT_THAT(Error(R"({"name": "a", "method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq",
-                        "granularity": "per_tensor"})"),
-              HasSubstr("quantize_first_and_last"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq"})"),
+              HasSubstr("set granularity to per_tensor"));
   EXPECT_EQ(*ParseCandidates("2, 3,4"), (std::vector<int64_t>{2, 3, 4}));
   EXPECT_FALSE(ParseCandidates("2,2").ok());
 }
