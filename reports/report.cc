@@ -399,6 +399,8 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       double best = -1e300;
       for (const auto& p : all) {
         if (p.second > best) {
+          // Same cost, higher accuracy: the earlier point is dominated.
+          if (!front.points.empty() && front.points.back().first == p.first) front.points.pop_back();
           front.points.push_back(p);
           best = p.second;
         }

@@ -141,7 +141,7 @@ std::string RenderBitMap(const std::string& title, const std::vector<BitMapRow>&
   size_t widest = 1;
   for (const BitMapRow& r : rows) widest = std::max(widest, r.bits.size());
   const double cell_w = std::max(0.5, std::min(8.0, 520.0 / static_cast<double>(widest)));
-  const int width = static_cast<int>(label_w + cell_w * widest + 20);
+  const int width = static_cast<int>(std::max(label_w + cell_w * widest + 20, label_w + 8 * 34.0 + 90));
   const int height = static_cast<int>(top + cell_h * rows.size() + 40);
   std::string out = absl::StrFormat(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
