@@ -370,8 +370,9 @@ absl::StatusOr<Summary> RunOne(const ExperimentSpec& spec, results::ResultStore&
                                       {step, at, "point_compression_ratio", p.cost.compression_ratio}};
     if (p.test_top1 >= 0) m.push_back({step, at, "point_test_top1", p.test_top1});
     if (absl::Status st = store.AddMetrics(run, m); !st.ok()) return st;
-    absl::PrintF("%s: point %d: val %.2f%% test %.2f%% B_w,eff %.3f B_a,eff %.3f C_C %.4g Gbit-OPs  %s\n", spec.name,
-                 p.index, p.val_top1, p.test_top1, p.cost.bw_eff, p.cost.ba_eff, p.cost.cc / 1e9, p.note);
+    absl::PrintF("%s: point %d: val %.2f%% test %s B_w,eff %.3f B_a,eff %.3f C_C %.4g Gbit-OPs  %s\n", spec.name,
+                 p.index, p.val_top1, p.test_top1 >= 0 ? absl::StrFormat("%.2f%%", p.test_top1) : "-",
+                 p.cost.bw_eff, p.cost.ba_eff, p.cost.cc / 1e9, p.note);
     std::fflush(stdout);
     return store.AddAllocation(run, p.index, ToStore(p.allocation));
   };
