@@ -51,7 +51,7 @@ const char* PaletteColor(size_t i) {
 }
 
 std::string RenderChart(const Chart& c) {
-  const double left = 64, right = 180, top = 34, bottom = 48;
+  const double left = 64, right = 300, top = 34, bottom = 48;
   const double pw = c.width - left - right, ph = c.height - top - bottom;
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   auto tx = [&](double x) { return c.log_x ? std::log10(x) : x; };

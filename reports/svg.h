@@ -25,7 +25,7 @@ struct Series {
 struct Chart {
   std::string title, x_label, y_label;
   bool log_x = false;
-  int width = 640, height = 400;
+  int width = 780, height = 400;
   std::vector<Series> series;
 };
 
