@@ -21,11 +21,12 @@ using testing::TempDir;
 using testing::TinyNet;
 
 // A 4-bit TinyNet trained for 2 epochs (the IMPQ starting point), same for every call.
-std::shared_ptr<TinyNet> Pretrained(Data& d) {
+std::shared_ptr<TinyNet> Pretrained(Data& d, nn::ActQuantizer act = nn::ActQuantizer::kNone, int64_t act_bits = 32) {
   at::manual_seed(21);
   testing::TinyNetOptions o;
   o.weight_bits = 4;
-  o.act = nn::ActQuantizer::kNone;
+  o.act = act;
+  o.act_bits = act_bits;
   auto net = std::make_shared<TinyNet>(o);
   train::TrainOptions to;
   to.epochs = 2;
@@ -120,20 +121,7 @@ TEST(ImpqTest, ValidationDropRevertsToThePreviousIteration) {
   Data d = MakeData(320, 120, 40, 16, /*noise_std=*/160);  // harder: accuracy well below 100%
   // Weights and activations (PACT) start at 4 bits and lose a bit each per iteration,
   // down to 1: 1-bit activations lose most of the signal.
-  at::manual_seed(21);
-  testing::TinyNetOptions no;
-  no.weight_bits = 4;
-  no.act_bits = 4;
-  auto net = std::make_shared<TinyNet>(no);
-  {
-    train::TrainOptions to;
-    to.epochs = 2;
-    to.lr = 0.05;
-    to.threads = 1;
-    to.progress = false;
-    train::Trainer t(*net, *d.train, d.val.get(), to);
-    ASSERT_TRUE(t.Run().ok());
-  }
+  std::shared_ptr<TinyNet> net = Pretrained(d, nn::ActQuantizer::kPact, 4);
   Recorded rec;
   AllocatorContext c = Context(*net, d, TempDir("impq_drop"), &rec);
   ImpqOptions o = Options();
