@@ -13,6 +13,10 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
+#if defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
@@ -238,16 +242,86 @@ Vec FastTanh(const Vec& x) {
   return t | (x & BitsAsVec(0x80000000u));  // t >= 0: copy x's sign bit
 }
 
-// 2^round(log2 a) for finite a > 0 without log2/exp2: a = m 2^e with m in [1, 2), and
+// 2^round(log2 a) for finite a >= 0 without log2/exp2: a = m 2^e with m in [1, 2), and
 // log2 m >= 1/2 exactly when m > sqrt(2) (sqrt(2) is not a float, so there are no
-// ties). The result is the exponent-only float 2^e, doubled when the mantissa bits
-// exceed those of sqrt(2) (0x3504F3).
+// ties), i.e. when the mantissa bits are >= 0x3504F4 (the float below sqrt(2) is
+// 0x3FB504F3). Adding 0x800000 - 0x3504F4 to the bits carries into the exponent exactly
+// then, and masking keeps the exponent-only float: one integer add and one and. 0 and
+// denormals below 2^-126 / sqrt(2) give 0; larger denormals give 2^-126.
 Vec Pow2Round(const Vec& a) {
-  const Vec exponent_only = a & BitsAsVec(0x7f800000u);
-  const Vec mantissa = (a & BitsAsVec(0x007fffffu)) | BitsAsVec(0x3f800000u);  // m in [1, 2)
-  return Select(mantissa > Vec(1.41421356237f), exponent_only + exponent_only, exponent_only);
+  constexpr uint32_t kCarry = 0x800000u - 0x3504F4u, kExponent = 0x7f800000u;
+#if defined(CPU_CAPABILITY_AVX2)
+  const __m256i bits = _mm256_add_epi32(_mm256_castps_si256(a), _mm256_set1_epi32(static_cast<int>(kCarry)));
+  return _mm256_and_ps(_mm256_castsi256_ps(bits), _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(kExponent))));
+#else
+  float lanes[W];
+  a.store(lanes);
+  for (int64_t i = 0; i < W; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &lanes[i], sizeof u);
+    u = (u + kCarry) & kExponent;
+    std::memcpy(&lanes[i], &u, sizeof u);
+  }
+  return Vec::loadu(lanes);
+#endif
 }
 
+// DoReFa weights at B = 2..4 bits without tanh. With n = 2^B - 1, h = (n - 1) / 2 and
+// M = tanh(max|w|), the output is sign(w) (2 f + 1) / n (w = 0 counts as positive) where
+// f = floor(tanh|w| n / (2M)) = #{c in 1..h : |w| >= atanh(2 M c / n)}: tanh is monotone,
+// so comparing |w| with h thresholds replaces the tanh, scale and round of eq. 9. Each
+// threshold is rounded up to the next float, so `|w| >= t` holds exactly when it holds
+// for the real threshold: the result is eq. 9 evaluated exactly (no float tanh error);
+// only ties at exact threshold values (measure zero) could differ from round-half-even.
+struct DorefaThresholds {
+  int h = 0;
+  float t[8] = {};          // t[c] = the boundary between f = c - 1 and f = c (c = 1..h)
+  float search[3][8] = {};  // binary search, step s = 4, 2, 1: search[k][f] = t[f + s]
+  float magnitude[8] = {};  // (2 f + 1) / n for f = 0..7
+};
+
+DorefaThresholds MakeDorefaThresholds(int32_t bits, float max_abs) {
+  DorefaThresholds r;
+  const double n = std::ldexp(1.0, bits) - 1.0, m = std::tanh(static_cast<double>(max_abs));
+  r.h = static_cast<int>((n - 1) / 2);
+  for (int c = 1; c <= r.h; ++c) {
+    const double exact = std::atanh(2.0 * m * c / n);
+    float f = static_cast<float>(exact);
+    if (static_cast<double>(f) < exact) f = std::nextafter(f, FLT_MAX);
+    r.t[c] = f;
+  }
+  for (int k = 0, step = 4; k < 3; ++k, step /= 2) {
+    for (int f = 0; f + step <= r.h; ++f) r.search[k][f] = r.t[f + step];
+  }
+  for (int f = 0; f < 8; ++f) r.magnitude[f] = static_cast<float>((2.0 * f + 1.0) / n);
+  return r;
+}
+
+// H = h (1, 3 or 7): f by binary search over the h boundaries, log2(h + 1) steps of
+// "f += s where |w| >= t[f + s]" (AVX2: the boundary per lane by one vpermps), or by
+// counting (generic build).
+template <int H>
+Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
+  const Vec a = v.abs();
+  const Vec sign = (v < Vec(0.0f)) & BitsAsVec(0x80000000u);
+#if defined(CPU_CAPABILITY_AVX2)
+  constexpr int kFirst = (H + 1) / 2;
+  __m256i f = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(th.t[kFirst]), _CMP_GE_OQ)),
+                               _mm256_set1_epi32(kFirst));
+  int k = kFirst == 4 ? 1 : (kFirst == 2 ? 2 : 3);
+  for (int step = kFirst / 2; step >= 1; step /= 2, ++k) {
+    const __m256 boundary = _mm256_permutevar8x32_ps(_mm256_loadu_ps(th.search[k]), f);
+    f = _mm256_add_epi32(f, _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(a, boundary, _CMP_GE_OQ)),
+                                             _mm256_set1_epi32(step)));
+  }
+  const Vec magnitude = _mm256_permutevar8x32_ps(_mm256_loadu_ps(th.magnitude), f);
+#else
+  Vec count(0.0f);
+  for (int c = 1; c <= H; ++c) count = count + ((a >= Vec(th.t[c])) & Vec(1.0f));
+  const Vec magnitude = at::vec::fmadd(count, Vec(th.magnitude[1] - th.magnitude[0]), Vec(th.magnitude[0]));
+#endif
+  return magnitude | sign;
+}
 
 // ---------------------------------------------------------------- Lin (IMPQ)
 
@@ -276,11 +350,14 @@ bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t gro
       return;
     }
     const float levels = std::ldexp(1.0f, bits[g]);
-    const Vec inv(levels / s), step(s / levels), half(0.5f), lo(-levels / 2), hi(levels / 2 - 1);
+    // Two fused multiply-adds: (v inv - 1/2) and (index + 1/2) step, the latter exact as
+    // before since step / 2 is step scaled by a power of two.
+    const Vec inv(levels / s), step(s / levels), minus_half(-0.5f), half_step(0.5f * (s / levels)),
+        lo(-levels / 2), hi(levels / 2 - 1);
     FiniteCheck unused;
     MapChunk(in, o, b, e, unused, [&](const Vec& v) {
-      const Vec index = at::vec::clamp((v * inv - half).round(), lo, hi);
-      return (index + half) * step;
+      const Vec index = at::vec::clamp(at::vec::fmadd(v, inv, minus_half).round(), lo, hi);
+      return at::vec::fmadd(index, step, half_step);
     });
   };
   StatThenApply(groups, group_size, small_stat, large_stats, apply);
@@ -327,6 +404,15 @@ bool DorefaWeightForward(const float* w, const int32_t* bits, int64_t groups, in
       });
     } else if (stat[g] == 0.0f) {
       std::fill(o + b, o + e, 0.0f);
+    } else if (bits[g] <= 4) {
+      const DorefaThresholds th = MakeDorefaThresholds(bits[g], stat[g]);
+      if (th.h == 1) {
+        MapChunk(in, o, b, e, unused, [&](const Vec& v) { return DorefaThresholdVector<1>(v, th); });
+      } else if (th.h == 3) {
+        MapChunk(in, o, b, e, unused, [&](const Vec& v) { return DorefaThresholdVector<3>(v, th); });
+      } else {
+        MapChunk(in, o, b, e, unused, [&](const Vec& v) { return DorefaThresholdVector<7>(v, th); });
+      }
     } else {
       const float n = std::ldexp(1.0f, bits[g]) - 1.0f;
       const float m = std::tanh(stat[g]);  // max|tanh(w)| = tanh(max|w|)
@@ -541,10 +627,11 @@ bool HwgqWeightForward(const float* w, const int32_t* bits, const float* step_co
       return;
     }
     const float thr = (std::ldexp(1.0f, bits[g]) / 2.0f - 0.5f) * step[g];
-    const Vec inv(1.0f / step[g]), s(step[g]), half(0.5f), lo(-thr), hi(thr);
+    const Vec inv(1.0f / step[g]), s(step[g]), half(0.5f), minus_half_step(-0.5f * step[g]), lo(-thr), hi(thr);
     FiniteCheck unused;
-    MapChunk(in, o, b, e, unused,
-             [&](const Vec& v) { return at::vec::clamp(((v * inv + half).round() - half) * s, lo, hi); });
+    MapChunk(in, o, b, e, unused, [&](const Vec& v) {
+      return at::vec::clamp(at::vec::fmadd(at::vec::fmadd(v, inv, half).round(), s, minus_half_step), lo, hi);
+    });
   };
   StatThenApply(groups, group_size, small_stat, large_stats, apply);
   return finite;
@@ -654,14 +741,32 @@ Pow2Lanes Pow2Vector(const Vec& x, const Vec& xmin, const Vec& xmax, bool is_sig
   return r;
 }
 
+// The forward's value alone, equal to Pow2Vector(...).value with fewer operations:
+// Pow2Round(0) = 0, so "clipped to xmax where p >= xmax, else raised to xmin" is
+// p >= xmax ? xmax : max(p, xmin) (also when a learned xmin exceeds xmax); then zeroing
+// and the sign.
+Vec Pow2Value(const Vec& x, const Vec& xmin, const Vec& xmax, const Vec& half_xmin, bool is_signed, bool with_zero) {
+  const Vec zero(0.0f);
+  const Vec a = is_signed ? x.abs() : at::vec::maximum(x, zero);
+  const Vec p = Pow2Round(a);
+  Vec value = Select(p >= xmax, xmax, at::vec::maximum(p, xmin));
+  if (is_signed) value = value | (x & BitsAsVec(0x80000000u));
+  if (with_zero) {
+    Vec zeroed = a < half_xmin;
+    if (!is_signed) zeroed = zeroed | (x <= zero);
+    value = Vec::blendv(value, zero, zeroed);
+  }
+  return value;
+}
+
 bool UhlichPow2Forward(const float* x, const float* xmin, const float* xmax, int64_t groups, int64_t group_size,
                        bool is_signed, bool with_zero, float* out) {
   std::atomic<bool> finite{true};
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
-    const Vec lo(xmin[g]), hi(xmax[g]);
+    const Vec lo(xmin[g]), hi(xmax[g]), half_lo(0.5f * xmin[g]);
     FiniteCheck check;
     MapChunk(x + g * group_size, out + g * group_size, b, e, check,
-             [&](const Vec& v) { return Pow2Vector(v, lo, hi, is_signed, with_zero).value; });
+             [&](const Vec& v) { return Pow2Value(v, lo, hi, half_lo, is_signed, with_zero); });
     if (!check.Ok()) finite = false;
   });
   return finite;

@@ -57,7 +57,14 @@ struct Pow2Function : public torch::autograd::Function<Pow2Function> {
     const GroupLayout layout = LayoutFor(kPow2Name, x, xmin);
     const at::Tensor lo = CheckedPositiveParameter(kPow2Name, "xmin", xmin, layout);
     const at::Tensor hi = CheckedPositiveParameter(kPow2Name, "xmax", xmax, layout);
-    TORCH_CHECK(at::all(lo <= hi).item<bool>(), kPow2Name, ": xmin ", lo, " must not exceed xmax ", hi);
+    // A plain loop: at::all(lo <= hi).item() cost ~3 us per call, a third of a ResNet-20
+    // layer's whole forward (quantizer_benchmark).
+    const float* lo_p = lo.data_ptr<float>();
+    const float* hi_p = hi.data_ptr<float>();
+    for (int64_t g = 0; g < layout.groups; ++g) {
+      TORCH_CHECK(lo_p[g] <= hi_p[g], kPow2Name, ": xmin[", g, "] = ", lo_p[g], " must not exceed xmax[", g,
+                  "] = ", hi_p[g]);
+    }
     const at::Tensor in = x.contiguous();
     at::Tensor out = at::empty(in.sizes(), in.options());
     const bool finite =

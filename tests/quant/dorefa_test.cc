@@ -120,6 +120,41 @@ TEST_F(DorefaTest, BinaryWeightsAreSignTimesMeanWithIdentityGradient) {
   EXPECT_TRUE(w.grad().equal(c));
 }
 
+// At 2..4 bits the kernel compares |w| with the level boundaries instead of computing
+// tanh (kernels_impl.h): the floats on either side of every boundary, and +-0, must get
+// exactly eq. 9's level as float64 decides it, in both a per-tensor and a per-channel
+// group and through the vector body and the scalar tail.
+TEST_F(DorefaTest, LevelsAreExactOnBothSidesOfEveryBoundary) {
+  for (int64_t b : {2, 3, 4}) {
+    SCOPED_TRACE(b);
+    const double n = std::ldexp(1.0, static_cast<int>(b)) - 1, max_abs = 1.5, m = std::tanh(max_abs);
+    std::vector<float> v = {1.5f, 0.0f, -0.0f, -1.5f};
+    for (int c = 1; 2 * c < n; ++c) {
+      const double boundary = std::atanh(2 * m * c / n);
+      float above = static_cast<float>(boundary);
+      if (above < boundary) above = std::nextafter(above, 2.0f);
+      const float below = std::nextafter(above, 0.0f);
+      for (float x : {above, below, -above, -below}) v.push_back(x);
+    }
+    const at::Tensor w = at::tensor(v);
+    for (const at::Tensor& groups : {at::full({1}, b, at::kInt)}) {
+      const std::vector<double> got = testing::ToVector(DorefaQuantizeWeight(w, groups));
+      for (size_t i = 0; i < v.size(); ++i) {
+        const double u = (std::tanh(static_cast<double>(v[i])) / (2 * m) + 0.5) * n;
+        EXPECT_EQ(got[i], static_cast<float>(2 * std::nearbyint(u) / n - 1)) << "w = " << v[i];
+      }
+    }
+    // Two channels, each with its own maximum 1.5: the same levels per channel.
+    const at::Tensor two = at::stack({w, w});
+    const std::vector<double> per_channel = testing::ToVector(DorefaQuantizeWeight(two, at::full({2}, b, at::kInt)));
+    const std::vector<double> per_tensor = testing::ToVector(DorefaQuantizeWeight(w, at::full({1}, b, at::kInt)));
+    for (size_t i = 0; i < v.size(); ++i) {
+      EXPECT_EQ(per_channel[i], per_tensor[i]);
+      EXPECT_EQ(per_channel[v.size() + i], per_tensor[i]);
+    }
+  }
+}
+
 TEST_F(DorefaTest, ZeroTensorAndPassThrough) {
   EXPECT_TRUE(DorefaQuantizeWeight(at::zeros({2, 5}), at::full({1}, 4, at::kInt)).equal(at::zeros({2, 5})));
   const at::Tensor w = at::randn({2, 5});

@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "tests/quant/reference.h"
 
 namespace mpq::quant {
@@ -88,6 +91,31 @@ TEST_F(UhlichTest, Pow2MatchesReferenceAndRoutesClippedGradients) {
   EXPECT_NEAR(xmin.grad().item<double>(), want_min, 1e-4);
   EXPECT_NEAR(xmax.grad().item<double>(), want_max, 1e-4);
   testing::ExpectAllClose(testing::ToVector(x.grad()), want_dx, 0, 0, "dx");
+}
+
+// The kernel rounds in the log domain with integer arithmetic on the float's bits
+// (kernels_impl.h Pow2Round): the two floats around each sqrt(2) 2^k boundary go to 2^k
+// and 2^(k+1), +-, and unsigned inputs <= 0 or below xmin / 2 go to 0.
+TEST_F(UhlichTest, Pow2RoundsExactlyAtTheSqrt2Boundaries) {
+  const float below_sqrt2 = 1.41421353816986083984375f;  // 0x3FB504F3 < sqrt(2)
+  const float above_sqrt2 = std::nextafter(below_sqrt2, 2.0f);
+  std::vector<float> x, want;
+  for (int k = -6; k <= 3; ++k) {
+    for (float sign : {1.0f, -1.0f}) {
+      x.push_back(sign * std::ldexp(below_sqrt2, k));
+      want.push_back(sign * std::ldexp(1.0f, k));
+      x.push_back(sign * std::ldexp(above_sqrt2, k));
+      want.push_back(sign * std::ldexp(1.0f, k + 1));
+    }
+  }
+  const at::Tensor q = UhlichPow2Quantize(at::tensor(x), at::full({1}, 1.0 / 128), at::full({1}, 32.0), true, false);
+  const std::vector<double> got = testing::ToVector(q);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(got[i], want[i]) << "x = " << x[i];
+
+  const at::Tensor u = UhlichPow2Quantize(at::tensor({-3.0f, -0.0f, 0.0f, 0.004f, 0.0079f, 0.3f, 100.0f}),
+                                          at::full({1}, 1.0 / 64), at::full({1}, 4.0), false, true);
+  const std::vector<double> expected = {0, 0, 0, 0, 1.0 / 64, 0.25, 4.0};
+  EXPECT_EQ(testing::ToVector(u), expected);
 }
 
 TEST_F(UhlichTest, BitsInferredFromParametersFollowThePaper) {
