@@ -10,13 +10,13 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "lib/runtime/atomic_file.h"
 #include "reports/svg.h"
 #include "results/store.h"
 
@@ -28,7 +28,7 @@ using Json = nlohmann::json;
 // ------------------------------------------------------------------ document model
 
 struct Block {
-  enum Kind { kHeading, kParagraph, kTable, kFigure } kind;
+  enum Kind { kHeading, kParagraph, kTable, kFigure } kind = kParagraph;
   int level = 2;
   std::string text;                              // heading, paragraph (inline `code` and **bold** only)
   std::vector<std::string> header;               // table
@@ -239,17 +239,31 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
   }
 
   std::vector<Block> doc;
-  auto heading = [&](int level, std::string text) { doc.push_back({Block::kHeading, level, std::move(text)}); };
-  auto para = [&](std::string text) { doc.push_back({Block::kParagraph, 0, std::move(text)}); };
+  auto heading = [&](int level, std::string text) {
+    Block b;
+    b.kind = Block::kHeading;
+    b.level = level;
+    b.text = std::move(text);
+    doc.push_back(std::move(b));
+  };
+  auto para = [&](std::string text) {
+    Block b;
+    b.kind = Block::kParagraph;
+    b.level = 0;
+    b.text = std::move(text);
+    doc.push_back(std::move(b));
+  };
   auto table = [&](std::vector<std::string> header, std::vector<std::vector<std::string>> rows) {
-    Block b{Block::kTable};
+    Block b;
+    b.kind = Block::kTable;
     b.header = std::move(header);
     b.rows = std::move(rows);
     doc.push_back(std::move(b));
   };
   Report report;
   auto figure = [&](const std::string& file, const std::string& caption, std::string svg) {
-    Block b{Block::kFigure};
+    Block b;
+    b.kind = Block::kFigure;
     b.text = caption;
     b.figure_file = file;
     b.svg = svg;
@@ -568,15 +582,9 @@ absl::Status WriteReport(const Report& report, const std::string& out_dir) {
   files.emplace_back("report.md", report.markdown);
   files.emplace_back("report.html", report.html);
   for (const auto& [name, content] : files) {
-    const std::string path = out_dir + "/" + name, tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-      out << content;
-      out.flush();
-      if (!out) return absl::InternalError(absl::StrCat("report: cannot write ", tmp));
+    if (absl::Status s = runtime::WriteFileAtomically(out_dir + "/" + name, content); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("report: ", s.message()));
     }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return absl::InternalError(absl::StrCat("report: cannot rename ", tmp, " to ", path, ": ", ec.message()));
   }
   return absl::OkStatus();
 }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "lib/nn/layer_record.h"
+#include "lib/runtime/atomic_file.h"
 #include "lib/nn/mixq.h"
 
 namespace mpq::alloc {
@@ -21,17 +22,7 @@ namespace {
 using Json = nlohmann::json;
 
 absl::Status WriteJsonFile(const std::string& path, const Json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(1) << "\n";
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("edmips: cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("edmips: cannot rename ", tmp, ": ", ec.message()));
-  return absl::OkStatus();
+  return runtime::WriteFileAtomically(path, j.dump(1) + "\n");
 }
 
 absl::StatusOr<Allocation> ReadAllocationFile(const std::string& path) {

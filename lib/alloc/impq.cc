@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/runtime/atomic_file.h"
 
 namespace mpq::alloc {
 namespace {
@@ -21,18 +22,16 @@ namespace {
 using Json = nlohmann::json;
 
 absl::Status SaveModel(torch::nn::Module& model, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  try {
-    torch::serialize::OutputArchive archive;
-    model.save(archive);
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("impq: cannot write ", tmp, ": ", e.what_without_backtrace()));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("impq: cannot rename ", tmp, " to ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return runtime::ReplaceFileAtomically(path, [&](const std::string& tmp) {
+    try {
+      torch::serialize::OutputArchive archive;
+      model.save(archive);
+      archive.save_to(tmp);
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("impq: cannot write ", tmp, ": ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status LoadModel(torch::nn::Module& model, const std::string& path) {
@@ -48,17 +47,7 @@ absl::Status LoadModel(torch::nn::Module& model, const std::string& path) {
 }
 
 absl::Status WriteJson(const std::string& path, const Json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("impq: cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("impq: cannot rename ", tmp, " to ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return runtime::WriteFileAtomically(path, j.dump(2) + "\n");
 }
 
 absl::StatusOr<Json> ReadJson(const std::string& path) {

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/runtime/atomic_file.h"
 
 namespace mpq::train {
 namespace {
@@ -105,16 +106,14 @@ std::vector<EpochStats> HistoryFrom(const at::Tensor& t) {
 // Writes `path` via a temporary file and rename: a crash leaves the old file or the new
 // one, never a torn one.
 absl::Status SaveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    return absl::UnavailableError(absl::StrCat("cannot write checkpoint ", tmp, ": ", e.what_without_backtrace()));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return runtime::ReplaceFileAtomically(path, [&](const std::string& tmp) {
+    try {
+      archive.save_to(tmp);
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("cannot write checkpoint ", tmp, ": ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 std::vector<at::Tensor> StateCopy(models::Model& model) {
