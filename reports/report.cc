@@ -424,6 +424,60 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     }
   }
 
+  // ---------------------------------------------------------------- matched BitOps
+  heading(2, "At matched BitOps");
+  para("Every finished run beside each iterative run (IMPQ) of the same network and dataset whose trajectory spans "
+       "its BitOps: the trajectory's point with the most BitOps not above the run's, so the iterative method is "
+       "read at no more compute. Training budgets are each experiment's own (see its spec and the paper tables).");
+  bool any_matched = false;
+  for (auto& [key, members] : groups) {
+    std::vector<std::vector<std::string>> rows;
+    for (const RunInfo* t : members) {
+      if (t->Get("method") != "impq") continue;
+      std::vector<const Point*> usable;
+      for (const Point& p : points_of[t->record.id]) {
+        if (p.values.count("bitops") && p.values.count("test_top1")) usable.push_back(&p);
+      }
+      if (usable.size() < 2) continue;
+      double lo = usable[0]->values.at("bitops"), hi = lo;
+      for (const Point* p : usable) {
+        lo = std::min(lo, p->values.at("bitops"));
+        hi = std::max(hi, p->values.at("bitops"));
+      }
+      for (const RunInfo* r : members) {
+        if (r == t || !r->result->bitops || !r->result->test_top1) continue;
+        const double b = *r->result->bitops;
+        if (b < lo || b > hi) continue;
+        const Point* best = nullptr;
+        for (const Point* p : usable) {
+          const double pb = p->values.at("bitops");
+          if (pb <= b && (!best || pb > best->values.at("bitops"))) best = p;
+        }
+        auto bits = [](const std::optional<double>& w, const std::optional<double>& a) {
+          return absl::StrCat(Fmt(w, "%.2f"), " / ", Fmt(a, "%.2f"));
+        };
+        auto value = [&](const char* k) -> std::optional<double> {
+          if (!best->values.count(k)) return std::nullopt;
+          return best->values.at(k);
+        };
+        const double pt = best->values.at("test_top1");
+        rows.push_back({absl::StrFormat("`%s` (run %d)", r->record.name, r->record.id), MethodOf(*r),
+                        Opt(b / 1e9, "%.3f"), bits(r->result->bw_eff, r->result->ba_eff),
+                        Opt(*r->result->test_top1, "%.2f"),
+                        absl::StrFormat("`%s` (run %d) point %d", t->record.name, t->record.id, best->index),
+                        Opt(best->values.at("bitops") / 1e9, "%.3f"), bits(value("bw_eff"), value("ba_eff")),
+                        Opt(pt, "%.2f"), Opt(pt - *r->result->test_top1, "%+.2f")});
+      }
+    }
+    if (rows.empty()) continue;
+    any_matched = true;
+    heading(3, absl::StrCat(key.first, " on ", key.second));
+    table({"run", "method", "GBitOps", "B_w,eff / B_a,eff", "test top-1", "iterative run at <= its BitOps",
+           "GBitOps", "B_w,eff / B_a,eff", "test top-1", "difference"},
+          std::move(rows));
+  }
+  if (!any_matched) para("No finished run lies within an iterative run's BitOps range yet.");
+
   // ---------------------------------------------------------------- bit maps
   heading(2, "Bit-width maps");
   para("Per-layer weight bits of the final allocation of every finished run that is not uniform (rows = layers in "

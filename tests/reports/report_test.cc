@@ -17,6 +17,7 @@ namespace mpq::reports {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Tmp(const std::string& name) {
   const char* base = std::getenv("TEST_TMPDIR");
@@ -111,6 +112,22 @@ ReportInputs MakeFixture() {
   const int64_t r3 = *store->CreateRun(bad);
   EXPECT_TRUE(store->MarkRun(r3, results::RunStatus::kFailed, "diverged").ok());
 
+  // A uniform 2-bit run whose BitOps (3.2e9) lie inside the IMPQ trajectory's range.
+  results::NewRun w2 = fp;
+  w2.name = "w2_fmnist";
+  w2.spec_json = R"({"name":"w2_fmnist","model":"resnet20","dataset":"fashion_mnist","method":"uniform",)"
+                 R"("weight_quantizer":"lin","weight_bits":2,"act_bits":32,"epochs":2,"train_subset":1000})";
+  w2.spec_hash = "h4";
+  const int64_t r4 = *store->CreateRun(w2);
+  EXPECT_TRUE(store->AddMetrics(r4, {{0, 0, "point_test_top1", 82.0}, {0, 0, "point_bitops", 3.2e9}}).ok());
+  results::FinalResult f4 = f1;
+  f4.test_top1 = 82.0;
+  f4.val_top1 = 82.5;
+  f4.bitops = 3.2e9;
+  f4.bw_eff = 2;
+  f4.ba_eff = 32;
+  EXPECT_TRUE(store->FinishRun(r4, f4).ok());
+
   WriteFile(dir + "/p.json", R"({"paper": "A. Author, A Paper, 2022", "rows": [
     {"id": "p:t1:fp", "table": "T1", "row": "FP baseline", "top1": 92.1},
     {"id": "p:t1:impq", "table": "T1", "row": "Mixed", "top1": 92.0, "bw_eff": 1.74}]})");
@@ -178,6 +195,17 @@ bool WellFormed(const std::string& html, std::string* why) {
   }
   if (!stack.empty()) return *why = "<" + stack.back() + "> not closed", false;
   return true;
+}
+
+TEST(ReportTest, ComparesRunsWithTheIterativeTrajectoryAtNoMoreBitOps) {
+  absl::StatusOr<Report> r = BuildReport(MakeFixture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string& md = r->markdown;
+  // 3.2 GBitOps: IMPQ's points are at 4, 3 and 2.5; the one with the most BitOps <= 3.2 is point 1.
+  EXPECT_THAT(md, HasSubstr("| `w2_fmnist` (run 4) | uniform W2A32 | 3.200 | 2.00 / 32.00 | 82.00 | "
+                            "`impq_fmnist` (run 2) point 1 | 3.000 | 3.00 / 32.00 | 83.00 | +1.00 |"));
+  // The FP32 run (40 GBitOps) is outside the trajectory's 2.5..4 range: no row.
+  EXPECT_THAT(md, Not(HasSubstr("| `fp32_fmnist` (run 1) | FP32 | 40.000")));
 }
 
 TEST(ReportTest, HtmlIsWellFormedAndSelfContained) {
