@@ -8,9 +8,9 @@
 // data, is one extra read-only pass), writes the output once, and reports non-finite
 // input. Backward kernels make one pass and fuse the reductions for learned parameters.
 //
-// The table is compiled twice from kernels_impl.h (AVX2+FMA and generic x86-64) and
-// CpuKernels() picks one at first use from the CPU's features, as ATen's DispatchStub
-// does. Formulas and gradients: docs/quantizers.md.
+// The table is compiled three times from kernels_impl.h (AVX-512 F/DQ/VL/BW, AVX2+FMA
+// and generic x86-64) and CpuKernels() picks the widest the CPU supports at first use,
+// as ATen's DispatchStub does. Formulas and gradients: docs/quantizers.md.
 //
 //   const KernelTable& k = CpuKernels();
 //   k.lin_forward(w, bits, groups, group_size, out, scale);
@@ -24,7 +24,7 @@ namespace mpq::quant {
 inline constexpr int32_t kFullPrecisionBits = 32;
 
 struct KernelTable {
-  const char* isa;  // "avx2" or "generic"
+  const char* isa;  // "avx512", "avx2" or "generic"
 
   // Every forward returns false when the input holds a NaN or an Inf.
 
@@ -94,5 +94,6 @@ const KernelTable& CpuKernels();
 const KernelTable& GenericKernels();
 // nullptr when the CPU lacks AVX2/FMA.
 const KernelTable* Avx2KernelsIfSupported();
+const KernelTable* Avx512KernelsIfSupported();
 
 }  // namespace mpq::quant

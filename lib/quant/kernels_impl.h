@@ -13,7 +13,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
-#if defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
 #include <immintrin.h>
 #endif
 
@@ -250,7 +250,10 @@ Vec FastTanh(const Vec& x) {
 // denormals below 2^-126 / sqrt(2) give 0; larger denormals give 2^-126.
 Vec Pow2Round(const Vec& a) {
   constexpr uint32_t kCarry = 0x800000u - 0x3504F4u, kExponent = 0x7f800000u;
-#if defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX512)
+  const __m512i bits = _mm512_add_epi32(_mm512_castps_si512(a), _mm512_set1_epi32(static_cast<int>(kCarry)));
+  return _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32(static_cast<int>(kExponent))));
+#elif defined(CPU_CAPABILITY_AVX2)
   const __m256i bits = _mm256_add_epi32(_mm256_castps_si256(a), _mm256_set1_epi32(static_cast<int>(kCarry)));
   return _mm256_and_ps(_mm256_castsi256_ps(bits), _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(kExponent))));
 #else
@@ -304,7 +307,20 @@ template <int H>
 Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
   const Vec a = v.abs();
   const Vec sign = (v < Vec(0.0f)) & BitsAsVec(0x80000000u);
-#if defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX512)
+  // As the AVX2 branch with 16 lanes; the 8-entry tables sit in the low half of a
+  // 16-float register (indices stay < 8).
+  constexpr int kFirst = (H + 1) / 2;
+  const __m512i zero = _mm512_setzero_si512();
+  __m512i f = _mm512_mask_mov_epi32(zero, _mm512_cmp_ps_mask(a, _mm512_set1_ps(th.t[kFirst]), _CMP_GE_OQ),
+                                    _mm512_set1_epi32(kFirst));
+  int k = kFirst == 4 ? 1 : (kFirst == 2 ? 2 : 3);
+  for (int step = kFirst / 2; step >= 1; step /= 2, ++k) {
+    const __m512 boundary = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.search[k])));
+    f = _mm512_mask_add_epi32(f, _mm512_cmp_ps_mask(a, boundary, _CMP_GE_OQ), f, _mm512_set1_epi32(step));
+  }
+  const Vec magnitude = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.magnitude)));
+#elif defined(CPU_CAPABILITY_AVX2)
   constexpr int kFirst = (H + 1) / 2;
   __m256i f = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(th.t[kFirst]), _CMP_GE_OQ)),
                                _mm256_set1_epi32(kFirst));

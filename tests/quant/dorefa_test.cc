@@ -65,6 +65,12 @@ TEST_F(DorefaTest, WeightMatchesFloat64ReferencePerTensorAndPerChannel) {
     testing::ExpectMatchesReference(DorefaQuantizeWeight(w, at::full({16}, b, at::kInt)),
                                     WeightReference(testing::ToVector(w), 16, b));
   }
+  // Per tensor over 36928 elements: the chunked path (max over 4 chunks, then the levels).
+  const at::Tensor big = at::randn({64, 577}) * 0.3;
+  for (int64_t b : {1, 4, 8}) {
+    testing::ExpectMatchesReference(DorefaQuantizeWeight(big, at::full({1}, b, at::kInt)),
+                                    WeightReference(testing::ToVector(big), 1, b));
+  }
 }
 
 // d/dw_j of sum_i c_i q_i(w) with round frozen, by central differences in float64,

@@ -42,6 +42,9 @@ TEST_F(HwgqTest, WeightMatchesFloat64ReferenceForEveryBitWidth) {
     testing::ExpectMatchesReference(HwgqQuantizeWeight(w, at::full({1}, b, at::kInt)), WeightReference(w, 1, b));
     testing::ExpectMatchesReference(HwgqQuantizeWeight(w, at::full({8}, b, at::kInt)), WeightReference(w, 8, b));
   }
+  // Per tensor over 36928 elements: the chunked path (statistic from 4 partial sums).
+  const at::Tensor big = at::randn({64, 577}) * 0.1 + 0.01;
+  testing::ExpectMatchesReference(HwgqQuantizeWeight(big, at::full({1}, 2, at::kInt)), WeightReference(big, 1, 2));
 }
 
 TEST_F(HwgqTest, WeightHasTwoToTheBSymmetricLevelsAndIdentityGradient) {

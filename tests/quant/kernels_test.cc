@@ -1,5 +1,5 @@
-// The AVX2 and generic builds of every kernel agree, on sizes that exercise vector
-// bodies, scalar tails and several parallel chunks.
+// The AVX-512, AVX2 and generic builds of every kernel agree, on sizes that exercise
+// vector bodies, scalar tails and several parallel chunks.
 #include "lib/quant/kernels.h"
 
 #include <ATen/ATen.h>
@@ -17,10 +17,12 @@ class KernelIsaTest : public ::testing::TestWithParam<int64_t> {
   void SetUp() override {
     testing::SeedFromTestName();
     avx2_ = Avx2KernelsIfSupported();
+    avx512_ = Avx512KernelsIfSupported();
     if (avx2_ == nullptr) GTEST_SKIP() << "CPU without AVX2/FMA: only the generic build runs here";
   }
   const KernelTable& generic_ = GenericKernels();
   const KernelTable* avx2_ = nullptr;
+  const KernelTable* avx512_ = nullptr;
 };
 
 // Both builds round half to even and use the same operation order, so results are
@@ -30,7 +32,7 @@ void ExpectClose(const std::vector<float>& a, const std::vector<float>& b, const
   int bad = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     if (std::abs(a[i] - b[i]) > 1e-5f * (1 + std::abs(a[i])) && ++bad <= 3) {
-      ADD_FAILURE() << what << "[" << i << "]: avx2 " << a[i] << " generic " << b[i];
+      ADD_FAILURE() << what << "[" << i << "]: wide build " << a[i] << " generic " << b[i];
     }
   }
 }
@@ -82,13 +84,17 @@ TEST_P(KernelIsaTest, ForwardAndBackwardAgree) {
     return outs;
   };
   const auto a = run(*avx2_), b = run(generic_);
-  for (size_t i = 0; i < a.size(); ++i) ExpectClose(a[i], b[i], ("output " + std::to_string(i)).c_str());
+  for (size_t i = 0; i < a.size(); ++i) ExpectClose(a[i], b[i], ("avx2 output " + std::to_string(i)).c_str());
+  if (avx512_ == nullptr) return;  // CPU without AVX-512: nothing more to compare
+  const auto c = run(*avx512_);
+  for (size_t i = 0; i < c.size(); ++i) ExpectClose(c[i], b[i], ("avx512 output " + std::to_string(i)).c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, KernelIsaTest, ::testing::Values(1, 7, 8, 37, 16384, 16384 * 2 + 5));
 
-TEST(KernelDispatchTest, PicksAvx2WhenTheCpuHasIt) {
-  EXPECT_STREQ(CpuKernels().isa, Avx2KernelsIfSupported() ? "avx2" : "generic");
+TEST(KernelDispatchTest, PicksTheWidestBuildTheCpuHas) {
+  EXPECT_STREQ(CpuKernels().isa,
+               Avx512KernelsIfSupported() ? "avx512" : (Avx2KernelsIfSupported() ? "avx2" : "generic"));
 }
 
 }  // namespace
