@@ -279,7 +279,7 @@ Vec Pow2Round(const Vec& a) {
 struct DorefaThresholds {
   int h = 0;
   float t[8] = {};          // t[c] = the boundary between f = c - 1 and f = c (c = 1..h)
-  float search[3][8] = {};  // binary search, step s = 4, 2, 1: search[k][f] = t[f + s]
+  float search[5][8] = {};  // binary search step s (1, 2, 4): search[s][f] = t[f + s]
   float magnitude[8] = {};  // (2 f + 1) / n for f = 0..7
 };
 
@@ -293,8 +293,8 @@ DorefaThresholds MakeDorefaThresholds(int32_t bits, float max_abs) {
     if (static_cast<double>(f) < exact) f = std::nextafter(f, FLT_MAX);
     r.t[c] = f;
   }
-  for (int k = 0, step = 4; k < 3; ++k, step /= 2) {
-    for (int f = 0; f + step <= r.h; ++f) r.search[k][f] = r.t[f + step];
+  for (int step = 1; step <= 4; step *= 2) {
+    for (int f = 0; f + step <= r.h; ++f) r.search[step][f] = r.t[f + step];
   }
   for (int f = 0; f < 8; ++f) r.magnitude[f] = static_cast<float>((2.0 * f + 1.0) / n);
   return r;
@@ -314,9 +314,8 @@ Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
   const __m512i zero = _mm512_setzero_si512();
   __m512i f = _mm512_mask_mov_epi32(zero, _mm512_cmp_ps_mask(a, _mm512_set1_ps(th.t[kFirst]), _CMP_GE_OQ),
                                     _mm512_set1_epi32(kFirst));
-  int k = kFirst == 4 ? 1 : (kFirst == 2 ? 2 : 3);
-  for (int step = kFirst / 2; step >= 1; step /= 2, ++k) {
-    const __m512 boundary = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.search[k])));
+  for (int step = kFirst / 2; step >= 1; step /= 2) {
+    const __m512 boundary = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.search[step])));
     f = _mm512_mask_add_epi32(f, _mm512_cmp_ps_mask(a, boundary, _CMP_GE_OQ), f, _mm512_set1_epi32(step));
   }
   const Vec magnitude = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.magnitude)));
@@ -324,9 +323,8 @@ Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
   constexpr int kFirst = (H + 1) / 2;
   __m256i f = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(th.t[kFirst]), _CMP_GE_OQ)),
                                _mm256_set1_epi32(kFirst));
-  int k = kFirst == 4 ? 1 : (kFirst == 2 ? 2 : 3);
-  for (int step = kFirst / 2; step >= 1; step /= 2, ++k) {
-    const __m256 boundary = _mm256_permutevar8x32_ps(_mm256_loadu_ps(th.search[k]), f);
+  for (int step = kFirst / 2; step >= 1; step /= 2) {
+    const __m256 boundary = _mm256_permutevar8x32_ps(_mm256_loadu_ps(th.search[step]), f);
     f = _mm256_add_epi32(f, _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(a, boundary, _CMP_GE_OQ)),
                                              _mm256_set1_epi32(step)));
   }
@@ -732,33 +730,28 @@ void UhlichUniformBackward(const float* x, const float* grad, const float* d, co
   }
 }
 
-// Power-of-two quantization of one vector: the magnitude m and the masks of the
-// regions the backward needs. a = |x| (signed) or max(x, 0) (unsigned).
-struct Pow2Lanes {
-  Vec value;    // signed output
-  Vec zeroed;   // with_zero and a < xmin / 2 (unsigned: also x <= 0)
-  Vec raised;   // p < xmin: output xmin
+// The masks of the power-of-two quantizer's regions that the backward needs, for one
+// vector; a = |x| (signed) or max(x, 0) (unsigned).
+struct Pow2Masks {
+  Vec raised;   // p < xmin (and not clipped or zeroed): output xmin
   Vec clipped;  // p >= xmax: output xmax
 };
 
-Pow2Lanes Pow2Vector(const Vec& x, const Vec& xmin, const Vec& xmax, bool is_signed, bool with_zero) {
+Pow2Masks Pow2RegionMasks(const Vec& x, const Vec& xmin, const Vec& xmax, bool is_signed, bool with_zero) {
   const Vec zero(0.0f);
   const Vec a = is_signed ? x.abs() : at::vec::maximum(x, zero);
-  const Vec p = Select(a > zero, Pow2Round(a), zero);
-  Pow2Lanes r;
+  const Vec p = Pow2Round(a);  // 0 for a = 0
+  Pow2Masks r;
   r.clipped = p >= xmax;
+  // Zeroed (with_zero and a < xmin / 2; unsigned: also x <= 0) takes precedence over raised.
   Vec zeroed = with_zero ? (a < xmin * Vec(0.5f)) : zero;
   if (!is_signed && with_zero) zeroed = zeroed | (x <= zero);
-  r.zeroed = zeroed;
   r.raised = Vec::blendv(p < xmin, zero, r.clipped | zeroed);
-  const Vec m = Select(r.clipped, xmax, Select(r.raised, xmin, p));
-  const Vec sign = is_signed ? (x & BitsAsVec(0x80000000u)) : zero;
-  r.value = Vec::blendv(m | sign, zero, zeroed);
   return r;
 }
 
-// The forward's value alone, equal to Pow2Vector(...).value with fewer operations:
-// Pow2Round(0) = 0, so "clipped to xmax where p >= xmax, else raised to xmin" is
+// The forward's value (the regions as in Pow2RegionMasks): Pow2Round(0) = 0, so
+// "clipped to xmax where p >= xmax, else raised to xmin" is
 // p >= xmax ? xmax : max(p, xmin) (also when a learned xmin exceeds xmax); then zeroing
 // and the sign.
 Vec Pow2Value(const Vec& x, const Vec& xmin, const Vec& xmax, const Vec& half_xmin, bool is_signed, bool with_zero) {
@@ -799,7 +792,7 @@ void UhlichPow2Backward(const float* x, const float* grad, const float* xmin, co
     float* o = grad_x + g * group_size;
     Vec acc_min(0.0f), acc_max(0.0f);
     auto step = [&](const Vec& v, const Vec& gv, Vec* dx) {
-      const Pow2Lanes r = Pow2Vector(v, lo, hi, is_signed, with_zero);
+      const Pow2Masks r = Pow2RegionMasks(v, lo, hi, is_signed, with_zero);
       // sign(x) g for signed quantizers; unsigned outputs are >= 0.
       const Vec signed_g = is_signed ? (gv ^ (v & BitsAsVec(0x80000000u))) : gv;
       acc_min = acc_min + (signed_g & r.raised);
