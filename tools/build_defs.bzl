@@ -4,8 +4,12 @@
   cc_library(name = "x", srcs = ["x.cc"], copts = mpq_copts())
 """
 
+load("@libtorch//:flags.bzl", "LIBTORCH_COPTS")
+
 def mpq_copts():
-    return [
+    # LIBTORCH_COPTS: -fopenmp when LibTorch uses OpenMP, so that at::parallel_for in our
+    # kernels runs in parallel (third_party/system_libs.bzl says why).
+    return LIBTORCH_COPTS + [
         # Catch the usual mistakes; external headers (torch, absl) come in through
         # -isystem, so their warnings stay out of our logs.
         "-Wall",
