@@ -3,7 +3,7 @@
 // the namespace of that build. Not a public header.
 //
 // Structure of every kernel: split each group into chunks of kChunk elements, run the
-// chunks in parallel (at::parallel_for), process a chunk with at::vec::Vectorized<float>
+// chunks in parallel (at::parallel_for, from 2^16 elements up), process a chunk with at::vec::Vectorized<float>
 // plus a scalar tail, and combine per-chunk partial sums in double. Rounding is
 // round-half-to-even everywhere (Vectorized::round and std::nearbyint), like torch.round.
 #ifndef MPQ_KERNEL_NS
@@ -31,8 +31,30 @@ namespace mpq::quant::MPQ_KERNEL_NS {
 namespace {
 
 using Vec = at::vec::Vectorized<float>;
+
+// For the per-vector helpers called inside MapChunk's loop: GCC left
+// DorefaThresholdVector<7> out of line (a call per 16 weights, 30% of the DoReFa
+// MobileNet-weight forward in perf).
+#define MPQ_ALWAYS_INLINE inline __attribute__((always_inline))
 constexpr int64_t W = Vec::size();
 constexpr int64_t kChunk = 1 << 14;  // 64 KiB of floats per task: L2-resident
+
+// Tensors below this many elements run on the calling thread: starting LibTorch's
+// OpenMP team costs more than it saves there (ResNet-20's 64x64x3x3 weight, 36864
+// elements: 11-20 us per forward on two threads vs 5-10 us on one, quantizer_benchmark).
+constexpr int64_t kParallelMinElements = 1 << 16;
+
+// at::parallel_for(begin, end, grain, f), or f(begin, end) on this thread when the
+// tensor (`elements`) is small. (Handing out chunks dynamically, to balance this VM's
+// unequal vCPUs, measured no better: contiguous halves keep the prefetchers busy.)
+template <typename F>
+void ParallelFor(int64_t begin, int64_t end, int64_t grain, int64_t elements, const F& f) {
+  if (elements < kParallelMinElements) {
+    if (begin < end) f(begin, end);
+    return;
+  }
+  at::parallel_for(begin, end, grain, f);
+}
 
 // Calls fn(group, begin, end, task) for every chunk of every group, in parallel.
 // Small groups are batched so that one task handles at least ~kChunk elements.
@@ -40,7 +62,7 @@ template <typename F>
 void ForEachChunk(int64_t groups, int64_t group_size, F&& fn) {
   const int64_t per_group = std::max<int64_t>(1, (group_size + kChunk - 1) / kChunk);
   const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(group_size, 1));
-  at::parallel_for(0, groups * per_group, grain, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, groups * per_group, grain, groups * group_size, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t g = t / per_group, c = t % per_group;
       fn(g, c * kChunk, std::min(group_size, (c + 1) * kChunk), t);
@@ -194,7 +216,7 @@ template <typename SmallStat, typename LargeStats, typename Apply>
 void StatThenApply(int64_t groups, int64_t group_size, SmallStat small_stat, LargeStats large_stats, Apply apply) {
   if (group_size <= kChunk) {
     const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(group_size, 1));
-    at::parallel_for(0, groups, grain, [&](int64_t b, int64_t e) {
+    ParallelFor(0, groups, grain, groups * group_size, [&](int64_t b, int64_t e) {
       for (int64_t g = b; g < e; ++g) {
         small_stat(g);
         apply(g, 0, group_size);
@@ -222,11 +244,11 @@ void MapChunk(const float* in, float* out, int64_t b, int64_t e, FiniteCheck& ch
   }
 }
 
-Vec Select(const Vec& mask, const Vec& if_true, const Vec& if_false) {
+MPQ_ALWAYS_INLINE Vec Select(const Vec& mask, const Vec& if_true, const Vec& if_false) {
   return Vec::blendv(if_false, if_true, mask);
 }
 
-Vec BitsAsVec(uint32_t bits) {
+MPQ_ALWAYS_INLINE Vec BitsAsVec(uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return Vec(f);
@@ -236,7 +258,7 @@ Vec BitsAsVec(uint32_t bits) {
 // accurate tanh, which took 44% of the DoReFa weight kernel (perf). Absolute error
 // ~1e-7 (float rounding of the subtraction), far below any quantization step; exp
 // overflowing to +inf gives exactly 1.
-Vec FastTanh(const Vec& x) {
+MPQ_ALWAYS_INLINE Vec FastTanh(const Vec& x) {
   const Vec a = x.abs();
   const Vec t = Vec(1.0f) - Vec(2.0f) / ((a + a).exp() + Vec(1.0f));
   return t | (x & BitsAsVec(0x80000000u));  // t >= 0: copy x's sign bit
@@ -248,7 +270,7 @@ Vec FastTanh(const Vec& x) {
 // 0x3FB504F3). Adding 0x800000 - 0x3504F4 to the bits carries into the exponent exactly
 // then, and masking keeps the exponent-only float: one integer add and one and. 0 and
 // denormals below 2^-126 / sqrt(2) give 0; larger denormals give 2^-126.
-Vec Pow2Round(const Vec& a) {
+MPQ_ALWAYS_INLINE Vec Pow2Round(const Vec& a) {
   constexpr uint32_t kCarry = 0x800000u - 0x3504F4u, kExponent = 0x7f800000u;
 #if defined(CPU_CAPABILITY_AVX512)
   const __m512i bits = _mm512_add_epi32(_mm512_castps_si512(a), _mm512_set1_epi32(static_cast<int>(kCarry)));
@@ -304,22 +326,42 @@ DorefaThresholds MakeDorefaThresholds(int32_t bits, float max_abs) {
 // "f += s where |w| >= t[f + s]" (AVX2: the boundary per lane by one vpermps), or by
 // counting (generic build).
 template <int H>
-Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
+MPQ_ALWAYS_INLINE Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
   const Vec a = v.abs();
-  const Vec sign = (v < Vec(0.0f)) & BitsAsVec(0x80000000u);
 #if defined(CPU_CAPABILITY_AVX512)
-  // As the AVX2 branch with 16 lanes; the 8-entry tables sit in the low half of a
-  // 16-float register (indices stay < 8).
-  constexpr int kFirst = (H + 1) / 2;
-  const __m512i zero = _mm512_setzero_si512();
-  __m512i f = _mm512_mask_mov_epi32(zero, _mm512_cmp_ps_mask(a, _mm512_set1_ps(th.t[kFirst]), _CMP_GE_OQ),
-                                    _mm512_set1_epi32(kFirst));
-  for (int step = kFirst / 2; step >= 1; step /= 2) {
-    const __m512 boundary = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.search[step])));
-    f = _mm512_mask_add_epi32(f, _mm512_cmp_ps_mask(a, boundary, _CMP_GE_OQ), f, _mm512_set1_epi32(step));
+  // The first two search steps choose their boundary with a mask blend (1 cycle) instead
+  // of a permute; only the last step (H = 7) and the magnitude use vpermps (the 8-entry
+  // tables sit in the low half of a 16-float register, indices stay < 8). The sign is
+  // copied from v + 0, which turns -0 into +0 (w = 0 counts as positive), by one
+  // vpternlogd: 14 instructions per 16 weights instead of 17 (perf annotate).
+  const __m512 signbit = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m512 signed_zero_free = _mm512_add_ps(v, _mm512_setzero_ps());
+  __m512 magnitude;
+  if constexpr (H == 1) {
+    const __mmask16 k = _mm512_cmp_ps_mask(a, _mm512_set1_ps(th.t[1]), _CMP_GE_OQ);
+    magnitude = _mm512_mask_blend_ps(k, _mm512_set1_ps(th.magnitude[0]), _mm512_set1_ps(th.magnitude[1]));
+  } else {
+    constexpr int kFirst = (H + 1) / 2;  // 2 or 4
+    const __mmask16 k_first = _mm512_cmp_ps_mask(a, _mm512_set1_ps(th.t[kFirst]), _CMP_GE_OQ);
+    constexpr int kSecond = kFirst / 2;  // 1 or 2
+    const __m512 boundary2 = _mm512_mask_blend_ps(k_first, _mm512_set1_ps(th.t[kSecond]),
+                                                  _mm512_set1_ps(th.t[kFirst + kSecond]));
+    const __mmask16 k_second = _mm512_cmp_ps_mask(a, boundary2, _CMP_GE_OQ);
+    __m512i f = _mm512_maskz_mov_epi32(k_first, _mm512_set1_epi32(kFirst));
+    f = _mm512_mask_add_epi32(f, k_second, f, _mm512_set1_epi32(kSecond));
+    if constexpr (H == 7) {
+      const __m512 boundary3 = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.search[1])));
+      f = _mm512_mask_add_epi32(f, _mm512_cmp_ps_mask(a, boundary3, _CMP_GE_OQ), f, _mm512_set1_epi32(1));
+    }
+    magnitude = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.magnitude)));
   }
-  const Vec magnitude = _mm512_permutexvar_ps(f, _mm512_castps256_ps512(_mm256_loadu_ps(th.magnitude)));
-#elif defined(CPU_CAPABILITY_AVX2)
+  // magnitude | (signed_zero_free & signbit)
+  return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(magnitude),
+                                                       _mm512_castps_si512(signed_zero_free),
+                                                       _mm512_castps_si512(signbit), 0xF8));
+#else
+  const Vec sign = (v < Vec(0.0f)) & BitsAsVec(0x80000000u);
+#if defined(CPU_CAPABILITY_AVX2)
   constexpr int kFirst = (H + 1) / 2;
   __m256i f = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(th.t[kFirst]), _CMP_GE_OQ)),
                                _mm256_set1_epi32(kFirst));
@@ -335,6 +377,7 @@ Vec DorefaThresholdVector(const Vec& v, const DorefaThresholds& th) {
   const Vec magnitude = at::vec::fmadd(count, Vec(th.magnitude[1] - th.magnitude[0]), Vec(th.magnitude[0]));
 #endif
   return magnitude | sign;
+#endif
 }
 
 // ---------------------------------------------------------------- Lin (IMPQ)
@@ -754,7 +797,7 @@ Pow2Masks Pow2RegionMasks(const Vec& x, const Vec& xmin, const Vec& xmax, bool i
 // "clipped to xmax where p >= xmax, else raised to xmin" is
 // p >= xmax ? xmax : max(p, xmin) (also when a learned xmin exceeds xmax); then zeroing
 // and the sign.
-Vec Pow2Value(const Vec& x, const Vec& xmin, const Vec& xmax, const Vec& half_xmin, bool is_signed, bool with_zero) {
+MPQ_ALWAYS_INLINE Vec Pow2Value(const Vec& x, const Vec& xmin, const Vec& xmax, const Vec& half_xmin, bool is_signed, bool with_zero) {
   const Vec zero(0.0f);
   const Vec a = is_signed ? x.abs() : at::vec::maximum(x, zero);
   const Vec p = Pow2Round(a);
