@@ -82,7 +82,9 @@ void ExpectMatches(const SensitivityReport& r, const Reference& ref) {
       want = ref.weights.at(g.layer)[g.group];
     }
     // (A classifier row that is never the top or a compared class has E = 0.)
-    if (g.layer != "fc") ASSERT_GT(want, 0) << g.layer;
+    if (g.layer != "fc") {
+      ASSERT_GT(want, 0) << g.layer;
+    }
     EXPECT_NEAR(g.energy, want, 1e-4 * want + 1e-15) << g.layer << " group " << g.group;
   }
 }
