@@ -16,13 +16,22 @@ namespace {
 // LibTorch's own CPU alignment (c10::gAlignment); AVX-512 loads want 64.
 constexpr std::uintptr_t kAlignment = 64;
 
+// Written for both LibTorch 1.13 and 2.x (checked against 2.11 by tools/check_libtorch.sh):
+// 2.x made allocate() non-const and added a pure copy_data(). Each of the two allocate()
+// overrides the base's one of its LibTorch and is a plain overload in the other, and
+// copy_data is a plain method in 1.13, hence no `override` on them.
 class ExactFitCpuAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(std::size_t n) const override {
+  c10::DataPtr allocate(std::size_t n) const { return Allocate(n); }
+  c10::DataPtr allocate(std::size_t n) { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+  c10::DeleterFnPtr raw_deleter() const override { return &FreeAligned; }
+
+ private:
+  static c10::DataPtr Allocate(std::size_t n) {
     void* data = AllocateAligned(n);
     return {data, data, &FreeAligned, c10::Device(c10::DeviceType::CPU)};
   }
-  c10::DeleterFnPtr raw_deleter() const override { return &FreeAligned; }
 };
 
 }  // namespace
