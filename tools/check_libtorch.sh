@@ -35,6 +35,7 @@ if [[ -f "$root/include/sleef.h" || -f /usr/include/sleef.h ]]; then
 else
   echo "check_libtorch: no sleef.h under $root/include or /usr/include: generic kernels only"
 fi
+# The per-file flags above mirror lib/quant/BUILD (kernels_avx2, kernels_avx512): keep them in step.
 extra[lib/quant/kernels.cc]="${kernels_defines[*]:-}"
 jobs=()
 for src in "${srcs[@]}" "${!extra[@]}"; do
