@@ -1,18 +1,31 @@
 """experiment() and experiment_group(): experiments as data, one runnable target each.
 
     experiment(name = "resnet20_fmnist_w4a4", base = FMNIST, weight_bits = 4, act_quantizer = "pact", act_bits = 4)
+    experiment(name = "impq_x", base = FMNIST, method = "impq", weight_bits = 4, impq = dict(finetune_epochs = 2))
     experiment_group(name = "quickstart", experiments = [":quickstart_fp32", ":quickstart_w4a4"])
 
 `bazel run //experiments:<name> -- [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force]`
 runs it through //experiments:run. The keyword arguments are the keys of
-experiments/spec.h (ExperimentSpec); an unknown key or bad value fails when the
-target runs, with the list of valid ones. `<name>_spec` is the JSON file.
+experiments/spec.h (ExperimentSpec); a method's options are a dict named after it
+(`impq = dict(...)`, keys in the method's header under lib/alloc). An unknown key or
+bad value fails when the target runs, with the list of valid ones. `<name>_spec` is
+the JSON file.
 """
 
 def experiment(name, base = None, **spec):
-    """base: a dict of shared settings (BUILD files cannot splat **kwargs); spec overrides it."""
+    """base: a dict of shared settings (BUILD files cannot splat **kwargs); spec overrides it.
+
+    A dict value (a method's options) is merged key by key into the base's dict of the
+    same name, so a row can change one option of a shared setting.
+    """
     merged = dict(base or {})
-    merged.update(spec)
+    for key, value in spec.items():
+        if type(value) == "dict" and type(merged.get(key)) == "dict":
+            options = dict(merged[key])
+            options.update(value)
+            merged[key] = options
+        else:
+            merged[key] = value
     merged["name"] = name
     spec_json = json.encode(merged)
     native.genrule(

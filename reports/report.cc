@@ -16,7 +16,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "experiments/spec.h"
+#include "lib/alloc/metric_names.h"
 #include "lib/runtime/atomic_file.h"
+#include "reports/document.h"
 #include "reports/svg.h"
 #include "results/store.h"
 
@@ -24,105 +27,17 @@ namespace mpq::reports {
 namespace {
 
 using Json = nlohmann::json;
-
-// ------------------------------------------------------------------ document model
-
-struct Block {
-  enum Kind { kHeading, kParagraph, kTable, kFigure } kind = kParagraph;
-  int level = 2;
-  std::string text;                              // heading, paragraph (inline `code` and **bold** only)
-  std::vector<std::string> header;               // table
-  std::vector<std::vector<std::string>> rows;    // table
-  std::string figure_file, svg;                  // figure (text = caption)
-};
-
-std::string MdCell(const std::string& s) { return absl::StrReplaceAll(s, {{"|", "\\|"}, {"\n", " "}}); }
-
-// Inline Markdown subset -> HTML: `code`, **bold**.
-std::string InlineHtml(const std::string& s) {
-  std::string out;
-  bool code = false, bold = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '`') {
-      out += code ? "</code>" : "<code>";
-      code = !code;
-    } else if (!code && s.compare(i, 2, "**") == 0) {
-      out += bold ? "</b>" : "<b>";
-      bold = !bold;
-      ++i;
-    } else {
-      out += Escape(std::string(1, s[i]));
-    }
-  }
-  if (code) out += "</code>";
-  if (bold) out += "</b>";
-  return out;
-}
-
-std::string ToMarkdown(const std::vector<Block>& doc) {
-  std::string md;
-  for (const Block& b : doc) {
-    switch (b.kind) {
-      case Block::kHeading: md += std::string(b.level, '#') + " " + b.text + "\n\n"; break;
-      case Block::kParagraph: md += b.text + "\n\n"; break;
-      case Block::kTable: {
-        md += "| " + absl::StrJoin(b.header, " | ", [](std::string* o, const std::string& c) { o->append(MdCell(c)); }) + " |\n";
-        md += "|" + std::string() + absl::StrJoin(std::vector<std::string>(b.header.size(), "---"), "|") + "|\n";
-        for (const auto& r : b.rows) {
-          md += "| " + absl::StrJoin(r, " | ", [](std::string* o, const std::string& c) { o->append(MdCell(c)); }) + " |\n";
-        }
-        md += "\n";
-        break;
-      }
-      case Block::kFigure: md += absl::StrCat("![", b.text, "](", b.figure_file, ")\n\n"); break;
-    }
-  }
-  return md;
-}
-
-std::string ToHtml(const std::vector<Block>& doc, const std::string& title) {
-  std::string h = absl::StrCat(
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>", Escape(title),
-      "</title>\n<style>\nbody{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\n"
-      "table{border-collapse:collapse;margin:0.5em 0 1.5em 0;font-size:13px}\n"
-      "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}\nth{background:#f2f2f2}\n"
-      "tr.paper td{background:#f8f8ff}\ncode{background:#f4f4f4;padding:0 3px}\n"
-      "figure{margin:0.5em 0 1.5em 0}\nfigcaption{font-size:12px;color:#555}\n</style>\n</head>\n<body>\n");
-  for (const Block& b : doc) {
-    switch (b.kind) {
-      case Block::kHeading: absl::StrAppendFormat(&h, "<h%d>%s</h%d>\n", b.level, InlineHtml(b.text), b.level); break;
-      case Block::kParagraph: h += "<p>" + InlineHtml(b.text) + "</p>\n"; break;
-      case Block::kTable: {
-        h += "<table>\n<tr>";
-        for (const std::string& c : b.header) h += "<th>" + InlineHtml(c) + "</th>";
-        h += "</tr>\n";
-        for (const auto& r : b.rows) {
-          h += !r.empty() && r[0] == "paper" ? "<tr class=\"paper\">" : "<tr>";
-          for (const std::string& c : r) h += "<td>" + InlineHtml(c) + "</td>";
-          h += "</tr>\n";
-        }
-        h += "</table>\n";
-        break;
-      }
-      case Block::kFigure:
-        h += "<figure>\n" + b.svg + "<figcaption>" + InlineHtml(b.text) + "</figcaption>\n</figure>\n";
-        break;
-    }
-  }
-  return h + "</body>\n</html>\n";
-}
+namespace names = alloc::names;
 
 // ------------------------------------------------------------------ data
 
 struct RunInfo {
   results::RunRecord record;
-  Json spec;
+  std::optional<experiments::ExperimentSpec> spec;  // unset when the stored spec does not parse
   std::optional<results::FinalResult> result;
   Json extra;
-  std::string Get(const char* key) const {
-    return spec.contains(key) && spec[key].is_string() ? spec[key].get<std::string>() : "";
-  }
-  double Num(const char* key) const { return spec.contains(key) && spec[key].is_number() ? spec[key].get<double>() : 0; }
+  std::string model() const { return spec ? spec->model : "?"; }
+  int64_t EpochBudget() const { return spec ? spec->method_options->EpochBudget(spec->epochs) : 0; }
 };
 
 std::string Fmt(const std::optional<double>& v, const char* f) { return v ? absl::StrFormat(f, *v) : ""; }
@@ -147,10 +62,13 @@ std::string Slug(const std::string& s) {
 }
 
 std::string MethodOf(const RunInfo& r) {
-  const std::string m = r.Get("method");
-  if (m != "uniform" && !m.empty()) return m;
-  if (r.Get("weight_quantizer") == "none" || r.Num("weight_bits") == 32) return "FP32";
-  return absl::StrFormat("uniform W%gA%g", r.Num("weight_bits"), r.Num("act_bits"));
+  if (!r.spec) return "?";
+  const models::QuantConfig& q = r.spec->quant;
+  if (!r.spec->method->chooses_bits) {
+    if (q.weight_quantizer == nn::WeightQuantizer::kNone || q.weight_bits == nn::kFullPrecision) return "FP32";
+    return absl::StrFormat("uniform W%dA%d", q.weight_bits, q.act_bits);
+  }
+  return r.spec->method->name;
 }
 
 struct Point {
@@ -161,10 +79,10 @@ struct Point {
 std::vector<Point> PointsOf(const std::vector<results::Metric>& metrics) {
   std::map<int64_t, Point> by;
   for (const results::Metric& m : metrics) {
-    if (m.name.rfind("point_", 0) != 0) continue;
+    if (m.name.rfind(names::kPointPrefix, 0) != 0) continue;
     Point& p = by[m.step];
     p.index = m.step;
-    p.values[m.name.substr(6)] = m.value;  // a repeated row (a resumed write) keeps the last
+    p.values[m.name.substr(sizeof names::kPointPrefix - 1)] = m.value;  // a repeated row (a resumed write) keeps the last
   }
   std::vector<Point> out;
   for (auto& [k, p] : by) out.push_back(p);
@@ -192,11 +110,9 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
   for (const results::RunRecord& rec : *records) {
     RunInfo r;
     r.record = rec;
-    try {
-      r.spec = Json::parse(rec.spec_json);
-    } catch (const Json::exception&) {
-      r.spec = Json::object();
-    }
+    absl::StatusOr<experiments::ExperimentSpec> spec =
+        experiments::ParseStoredSpec(rec.spec_json, absl::StrCat("run ", rec.id));
+    if (spec.ok()) r.spec = *spec;
     absl::StatusOr<std::optional<results::FinalResult>> res = (*store)->GetResult(rec.id);
     if (!res.ok()) return res.status();
     r.result = *res;
@@ -238,37 +154,14 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     }
   }
 
-  std::vector<Block> doc;
-  auto heading = [&](int level, std::string text) {
-    Block b;
-    b.kind = Block::kHeading;
-    b.level = level;
-    b.text = std::move(text);
-    doc.push_back(std::move(b));
-  };
-  auto para = [&](std::string text) {
-    Block b;
-    b.kind = Block::kParagraph;
-    b.level = 0;
-    b.text = std::move(text);
-    doc.push_back(std::move(b));
-  };
+  Document doc;
+  auto heading = [&](int level, std::string text) { doc.Heading(level, std::move(text)); };
+  auto para = [&](std::string text) { doc.Paragraph(std::move(text)); };
   auto table = [&](std::vector<std::string> header, std::vector<std::vector<std::string>> rows) {
-    Block b;
-    b.kind = Block::kTable;
-    b.header = std::move(header);
-    b.rows = std::move(rows);
-    doc.push_back(std::move(b));
+    doc.Table(std::move(header), std::move(rows));
   };
-  Report report;
   auto figure = [&](const std::string& file, const std::string& caption, std::string svg) {
-    Block b;
-    b.kind = Block::kFigure;
-    b.text = caption;
-    b.figure_file = file;
-    b.svg = svg;
-    report.figures.emplace_back(file, std::move(svg));
-    doc.push_back(std::move(b));
+    doc.Figure(file, caption, std::move(svg));
   };
 
   int n_finished = 0, n_failed = 0, n_running = 0;
@@ -298,7 +191,13 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     heading(3, absl::StrCat(paper_title.count(paper) ? paper_title[paper] : paper, " — ", tname, " (`",
                             t->value("name", ""), "`)"));
     std::vector<Json> exps;
+    std::map<const Json*, int64_t> budget_of;  // each experiment's epoch budget (its method's accounting)
     for (const Json& e : t->value("experiments", Json::array())) exps.push_back(e);
+    for (const Json& e : exps) {
+      absl::StatusOr<experiments::ExperimentSpec> spec = experiments::ParseSpec(e.dump(), f);
+      if (!spec.ok()) return spec.status();
+      budget_of[&e] = spec->method_options->EpochBudget(spec->epochs);
+    }
     std::vector<std::string> row_order;  // paper rows in the order their experiments appear
     for (const Json& e : exps) {
       const std::string pr = e.value("paper_row", "");
@@ -339,11 +238,11 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
         const results::FinalResult& res = *run->result;
         std::vector<std::string> marks;
         if (!tdata.empty() && res.dataset != tdata) marks.push_back("substitute dataset");
-        bool reduced = run->Num("epochs") < e.value("epochs", 0.0) || run->Num("train_subset") != e.value("train_subset", 0.0);
+        const int64_t subset = run->spec ? run->spec->train_subset : 0;
+        bool reduced = run->EpochBudget() < budget_of[&e] || subset != e.value("train_subset", int64_t{0});
         if (reference != nullptr && reference != &e) {
-          reduced = reduced || run->Num("epochs") < reference->value("epochs", 0.0) ||
-                    (run->Num("train_subset") > 0 && reference->value("train_subset", 0.0) == 0) ||
-                    run->Num("impq_finetune_epochs") < reference->value("impq_finetune_epochs", 0.0);
+          reduced = reduced || run->EpochBudget() < budget_of[reference] ||
+                    (subset > 0 && reference->value("train_subset", int64_t{0}) == 0);
         }
         if (reduced) marks.push_back("reduced budget");
         rows.push_back({"ours", absl::StrCat("`", name, "` (", MethodOf(*run), ")"), res.dataset,
@@ -362,7 +261,7 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
        "and dataset; iterative methods also show each stored point (line), and the black dashed line is the Pareto "
        "front over all of them.");
   std::map<std::pair<std::string, std::string>, std::vector<const RunInfo*>> groups;
-  for (const auto& [name, r] : finished) groups[{r->Get("model"), r->result->dataset}].push_back(r);
+  for (const auto& [name, r] : finished) groups[{r->model(), r->result->dataset}].push_back(r);
   std::map<int64_t, std::vector<Point>> points_of;
   std::map<int64_t, std::vector<results::Metric>> metrics_of;
   for (const auto& [name, r] : finished) {
@@ -433,7 +332,7 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
   for (auto& [key, members] : groups) {
     std::vector<std::vector<std::string>> rows;
     for (const RunInfo* t : members) {
-      if (t->Get("method") != "impq") continue;
+      if (!t->spec || !t->spec->method->points_are_models) continue;
       std::vector<const Point*> usable;
       for (const Point& p : points_of[t->record.id]) {
         if (p.values.count("bitops") && p.values.count("test_top1")) usable.push_back(&p);
@@ -485,11 +384,11 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
        "the per-layer summary.");
   int maps = 0;
   for (const auto& [name, r] : finished) {
-    if (r->Get("method") == "uniform" || r->Get("method").empty()) continue;
+    if (!r->spec || !r->spec->method->chooses_bits) continue;
     absl::StatusOr<std::vector<int64_t>> its = (*store)->ListAllocationIterations(r->record.id);
     if (!its.ok()) return its.status();
     if (its->empty()) continue;
-    const int64_t final_point = r->extra.value("final_point", its->back());
+    const int64_t final_point = r->extra.value(names::kExtraFinalPoint, its->back());
     absl::StatusOr<std::vector<results::GroupBits>> a = (*store)->GetAllocation(r->record.id, final_point);
     if (!a.ok()) return a.status();
     std::vector<BitMapRow> map_rows;
@@ -543,8 +442,10 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     c.series = {val, test};
     figure(absl::StrFormat("trajectory_run%d.svg", r->record.id), c.title, RenderChart(c));
     table({"point", "val top-1", "test top-1", "B_w,eff", "B_a,eff", "C_C (Gbit-OPs)", "CR"}, rows);
-    if (r->extra.contains("allocator_details") && r->extra["allocator_details"].contains("stop_reason")) {
-      para(absl::StrCat("Stopped: ", r->extra["allocator_details"]["stop_reason"].get<std::string>(), "."));
+    if (r->extra.contains(names::kExtraAllocatorDetails) &&
+        r->extra[names::kExtraAllocatorDetails].contains(names::kDetailsStopReason)) {
+      para(absl::StrCat("Stopped: ", r->extra[names::kExtraAllocatorDetails][names::kDetailsStopReason].get<std::string>(),
+                        "."));
     }
     ++trajectories;
   }
@@ -558,12 +459,11 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     std::map<std::string, std::map<int64_t, std::pair<double, double>>> expected;  // layer -> epoch -> (E[b_w], E[b_a])
     std::set<int64_t> epochs;
     for (const results::Metric& m : metrics_of[r->record.id]) {
-      if (m.name.rfind("alpha:", 0) != 0) continue;
-      const size_t colon = m.name.rfind(':');
-      if (colon == std::string::npos || colon + 2 > m.name.size() || colon <= 6) continue;
-      const std::string layer = m.name.substr(6, colon - 6);
-      const char kind = m.name[colon + 1];
-      const double bits = std::atof(m.name.c_str() + colon + 2);
+      std::string layer;
+      bool is_weight = false;
+      int64_t bits = 0;
+      if (!names::ParseAlphaMetric(m.name, &layer, &is_weight, &bits)) continue;
+      const char kind = is_weight ? 'w' : 'a';
       auto& cell = expected[layer][m.step];
       (kind == 'w' ? cell.first : cell.second) += bits * m.value;
       epochs.insert(m.step);
@@ -615,7 +515,7 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       s.marker = 2;
       std::map<double, double> by_epoch;  // a resumed epoch written twice keeps the last
       for (const results::Metric& m : metrics_of[r->record.id]) {
-        if (m.name == "val_top1") by_epoch[m.epoch] = m.value;
+        if (m.name == names::kValTop1) by_epoch[m.epoch] = m.value;
       }
       for (const auto& [e, val] : by_epoch) s.points.emplace_back(e, val);
       if (!s.points.empty()) c.series.push_back(std::move(s));
@@ -623,8 +523,10 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     figure(absl::StrCat("curves_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
   }
 
-  report.markdown = ToMarkdown(doc);
-  report.html = ToHtml(doc, "mpqbench report");
+  Report report;
+  report.markdown = doc.ToMarkdown();
+  report.html = doc.ToHtml("mpqbench report");
+  report.figures = doc.figures();
   return report;
 }
 

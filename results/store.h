@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "lib/alloc/group_bits.h"
 
 struct sqlite3;
 
@@ -68,12 +69,8 @@ struct FinalResult {
   std::string extra_json = "{}";
 };
 
-struct GroupBits {
-  std::string layer;
-  bool is_weight = true;     // weight group, else activation group
-  int64_t group = 0;         // output channel (kernel-wise) or 0
-  int64_t bits = 32;
-};
+// The allocations table's rows are lib/alloc's groups.
+using GroupBits = alloc::GroupBits;
 
 class ResultStore {
  public:

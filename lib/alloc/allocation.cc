@@ -2,6 +2,8 @@
 
 #include <torch/nn/module.h>
 
+#include <nlohmann/json.hpp>
+
 #include <map>
 #include <utility>
 
@@ -83,6 +85,28 @@ absl::Status ApplyAllocation(torch::nn::Module& model, const Allocation& allocat
     }
   }
   return absl::OkStatus();
+}
+
+std::string AllocationToJson(const Allocation& a) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const GroupBits& g : a.groups) {
+    groups.push_back({{"layer", g.layer}, {"weight", g.is_weight}, {"group", g.group}, {"bits", g.bits}});
+  }
+  return nlohmann::json{{"groups", groups}}.dump(1) + "\n";
+}
+
+absl::StatusOr<Allocation> AllocationFromJson(const std::string& text, const std::string& source) {
+  Allocation a;
+  try {
+    for (const nlohmann::json& g : nlohmann::json::parse(text).at("groups")) {
+      a.groups.push_back({g.at("layer").get<std::string>(), g.at("weight").get<bool>(), g.at("group").get<int64_t>(),
+                          g.at("bits").get<int64_t>()});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat(source, " is not a valid allocation (delete it, or run with --force, to start over): ", e.what()));
+  }
+  return a;
 }
 
 }  // namespace mpq::alloc

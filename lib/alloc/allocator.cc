@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "lib/alloc/option_reader.h"
 #include "lib/alloc/uniform.h"
 
 namespace mpq::alloc {
@@ -30,6 +31,15 @@ absl::StatusOr<AllocationPoint> MeasurePoint(AllocatorContext& context, int64_t 
   model.train(was_training);
   return p;
 }
+
+absl::StatusOr<std::shared_ptr<const MethodOptions>> UniformOptions::Parse(const nlohmann::json* options,
+                                                                           const MethodContext&) {
+  OptionReader r(options, "uniform.");
+  if (absl::Status s = r.Finish(); !s.ok()) return s;
+  return std::shared_ptr<const MethodOptions>(std::make_shared<UniformOptions>());
+}
+
+nlohmann::json UniformOptions::ToJson() const { return nlohmann::json::object(); }
 
 absl::StatusOr<AllocatorResult> UniformAllocator::Run(AllocatorContext& context) {
   absl::StatusOr<AllocationPoint> p = MeasurePoint(context, 0, "uniform: the bits the model was built with");

@@ -10,24 +10,18 @@
 //   AllocatorContext ctx = ...;                        // model, loaders, state_dir, callbacks
 //   absl::StatusOr<AllocatorResult> r = impq.Run(ctx); // resumable: call again after a kill
 //
-// How the methods of DESIGN.md fit:
+// The methods behind it (the registry, method.h, lists them for the runner):
+// - Uniform (uniform.h): keeps the bits the model was built with; one point.
 // - Post-hoc iterative (IMPQ, impq.h): measure sensitivity -> lower bits -> fine-tune
 //   with train::Trainer -> report a point; state in state_dir so a killed run resumes
 //   mid-iteration.
-// - Uniform (uniform.h): keeps the bits the model was built with; one point.
-// - Differentiable search (EdMIPS): the model is built with MixQConv2d / MixQAct; Run
-//   trains W and alpha with the BitOps Lagrangian added to the loss (a Trainer loss hook),
-//   reports each search epoch's argmax allocation as a point (and alpha as metrics),
-//   discretizes (winner-take-all or sampling) into a QConv2d/QAct model with
-//   ApplyAllocation, retrains it, and returns that allocation.
-// - Learned quantizer parameters (Uhlich et al.): built with kUhlich quantizers; Run
-//   trains with the size-constraint penalty; the allocation is read from the learned
-//   parameters (UhlichUniformBits) at each epoch and at the end.
-// - Bit-count regularizer (BitPruning): like Uhlich, with learned real-valued bits and
-//   the regularizer in the loss; rounds to integer bits for the final allocation.
-// - One-shot solver (HAWQ-style): a Hessian-trace sensitivity pass (like
-//   MeasureSensitivity), an ILP/greedy solve under a BitOps or size budget,
-//   ApplyAllocation, then fine-tune: one point.
+// - Differentiable search (EdMIPS, edmips.h): the model is built with the method's
+//   search units (MixQConv2d / MixQAct); Run trains W and alpha with the BitOps
+//   Lagrangian, reports each search epoch's argmax allocation as a point (and alpha as
+//   metrics), discretizes into the plain network from make_model, retrains it and
+//   returns that allocation.
+// - Random search (random_search.h): K random allocations under a cost budget, each
+//   fine-tuned briefly; the best on validation is kept.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "datasets/loader.h"
 #include "lib/alloc/allocation.h"
+#include "lib/alloc/metric_names.h"
 #include "lib/cost/cost_model.h"
 #include "lib/models/model.h"
 #include "lib/train/trainer.h"
@@ -56,6 +51,15 @@ struct AllocationPoint {
   std::string note;            // e.g. "reduced 200 weight groups (paper metric)"
 };
 
+// One epoch of training inside an allocator, with where the runner files it: metrics
+// PhaseMetric(phase, name) at (step, epoch) (metric_names.h).
+struct TrainingProgress {
+  const char* phase = names::kPhaseTrain;  // kPhaseTrain, kPhaseSearch or kPhaseFinetune
+  int64_t step = 0;
+  double epoch = 0;
+  train::EpochStats stats;
+};
+
 struct AllocatorContext {
   models::Model* model = nullptr;
   data::DataLoader* train = nullptr;
@@ -66,7 +70,7 @@ struct AllocatorContext {
   std::vector<int64_t> input_shape;         // [1, C, H, W] for the cost model
   std::string state_dir;                    // the allocator's resumable state ("" = not resumable)
   std::function<absl::Status(const AllocationPoint&)> on_point;               // store it (may be empty)
-  std::function<void(int64_t point, const train::EpochStats&)> on_epoch;      // training progress (may be empty)
+  std::function<void(const TrainingProgress&)> on_epoch;                      // training progress (may be empty)
   // Named scalars of a point (e.g. EdMIPS's softmax(alpha) per layer); may be empty.
   std::function<absl::Status(int64_t point, const std::vector<std::pair<std::string, double>>&)> on_metrics;
   // Builds a fresh network with the run's quantizers (methods that search on one network

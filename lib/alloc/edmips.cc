@@ -5,15 +5,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "lib/alloc/option_reader.h"
 #include "lib/nn/layer_record.h"
 #include "lib/runtime/atomic_file.h"
+#include "lib/train/state.h"
 #include "lib/nn/mixq.h"
 
 namespace mpq::alloc {
@@ -21,33 +28,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-absl::Status WriteJsonFile(const std::string& path, const Json& j) {
-  return runtime::WriteFileAtomically(path, j.dump(1) + "\n");
-}
-
 absl::StatusOr<Allocation> ReadAllocationFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  Allocation a;
-  try {
-    for (const Json& g : Json::parse(ss.str()).at("groups")) {
-      a.groups.push_back({g.at("layer").get<std::string>(), g.at("weight").get<bool>(), g.at("group").get<int64_t>(),
-                          g.at("bits").get<int64_t>()});
-    }
-  } catch (const Json::exception& e) {
-    return absl::DataLossError(absl::StrCat("edmips: ", path, " is not a valid allocation (delete it to search again): ",
-                                            e.what()));
-  }
-  return a;
-}
-
-Json AllocationJson(const Allocation& a) {
-  Json groups = Json::array();
-  for (const GroupBits& g : a.groups) {
-    groups.push_back({{"layer", g.layer}, {"weight", g.is_weight}, {"group", g.group}, {"bits", g.bits}});
-  }
-  return Json{{"groups", groups}};
+  absl::StatusOr<Json> j = train::ReadJsonFile(path);
+  if (!j.ok()) return j.status();
+  return AllocationFromJson(j->dump(), path);
 }
 
 // (name, module) of every MixQConv2d / MixQAct, in module order.
@@ -62,6 +46,84 @@ std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> MixedMod
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<int64_t>> ParseCandidates(const std::string& text) {
+  std::vector<int64_t> out;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t b = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &b) || b < 1 || b > 4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("candidate '", part, "' is not a bit-width in 1..4 (the HWGQ constants exist for 1..4)"));
+    }
+    if (std::find(out.begin(), out.end(), b) != out.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("candidate ", b, " is listed twice"));
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+torch::nn::AnyModule EdmipsSearchUnits::MakeActivation(const models::QConvBnOptions&) const {
+  return torch::nn::AnyModule(nn::MixQAct(nn::MixQActOptions().candidate_bits(act_bits_)));
+}
+
+torch::nn::AnyModule EdmipsSearchUnits::MakeConv(const models::QConvBnOptions& unit,
+                                                 torch::ExpandingArray<2> padding) const {
+  return torch::nn::AnyModule(nn::MixQConv2d(nn::MixQConv2dOptions(unit.in(), unit.out(), unit.kernel())
+                                                 .stride(unit.stride())
+                                                 .padding(padding)
+                                                 .groups(unit.groups())
+                                                 .candidate_bits(weight_bits_)));
+}
+
+absl::StatusOr<std::shared_ptr<const MethodOptions>> EdmipsOptions::Parse(const Json* options,
+                                                                           const MethodContext& run) {
+  auto o = std::make_shared<EdmipsOptions>();
+  OptionReader r(options, "edmips.");
+  o->cd = r.Number("cd", o->cd, Range::NonNegative());
+  o->search_epochs = r.Integer("search_epochs", o->search_epochs, 1, 100000);
+  o->search_step_size = r.Integer("search_step_size", o->search_step_size, 1, 100000);
+  o->arch_lr = r.Number("arch_lr", o->arch_lr, Range::Positive());
+  for (auto [key, list] : {std::pair<const char*, std::vector<int64_t>*>{"weight_candidates", &o->weight_candidates},
+                           {"act_candidates", &o->act_candidates}}) {
+    absl::StatusOr<std::vector<int64_t>> c = ParseCandidates(r.String(key, absl::StrJoin(*list, ",")));
+    if (c.ok()) {
+      *list = *c;
+    } else {
+      r.Fail(key, std::string(c.status().message()));
+    }
+  }
+  o->discretize = r.OneOf("discretize", "argmax", {"argmax", "sample"}) == "sample" ? Discretization::kSample
+                                                                                    : Discretization::kArgmax;
+  o->alternate = r.Bool("alternate", o->alternate);
+  o->seed = run.seed;
+  if (absl::Status s = r.Finish(); !s.ok()) return s;
+  if (run.quant.weight_quantizer != nn::WeightQuantizer::kHwgq || run.quant.act_quantizer != nn::ActQuantizer::kHwgq) {
+    return absl::InvalidArgumentError(
+        "\"weight_quantizer\": edmips searches HWGQ weights and activations: set weight_quantizer and act_quantizer "
+        "to hwgq");
+  }
+  if (run.quant.granularity != nn::Granularity::kPerTensor) {
+    return absl::InvalidArgumentError(
+        "\"granularity\": edmips assigns one bit-width per layer: set granularity to per_tensor");
+  }
+  return std::shared_ptr<const MethodOptions>(std::move(o));
+}
+
+Json EdmipsOptions::ToJson() const {
+  return Json{{"cd", cd},
+              {"search_epochs", search_epochs},
+              {"search_step_size", search_step_size},
+              {"arch_lr", arch_lr},
+              {"weight_candidates", absl::StrJoin(weight_candidates, ",")},
+              {"act_candidates", absl::StrJoin(act_candidates, ",")},
+              {"discretize", discretize == Discretization::kArgmax ? "argmax" : "sample"},
+              {"alternate", alternate}};
+}
+
+std::shared_ptr<const models::ConvUnitFactory> EdmipsOptions::SearchUnits() const {
+  return std::make_shared<EdmipsSearchUnits>(weight_candidates, act_candidates);
+}
 
 absl::StatusOr<ExpectedBitOps> ExpectedBitOps::Build(models::Model& model, std::vector<int64_t> input_shape) {
   std::map<const torch::nn::Module*, std::shared_ptr<torch::nn::Module>> owner;
@@ -80,8 +142,7 @@ absl::StatusOr<ExpectedBitOps> ExpectedBitOps::Build(models::Model& model, std::
     for (const nn::LayerRecord& r : recorder.layers()) {
       if (!dynamic_cast<const nn::MixQConv2dImpl*>(r.module)) continue;
       Term t;
-      t.macs = static_cast<double>(r.out_channels) * (r.in_channels / r.groups) * r.kernel_h * r.kernel_w * r.out_h *
-               r.out_w;
+      t.macs = nn::Macs(r);
       t.conv = owner.at(r.module);
       auto it = act_of.find(r.input.data_ptr());
       if (it != act_of.end()) t.act = owner.at(it->second);
@@ -91,7 +152,7 @@ absl::StatusOr<ExpectedBitOps> ExpectedBitOps::Build(models::Model& model, std::
   model.train(was_training);
   if (e.terms_.empty()) {
     return absl::FailedPreconditionError(
-        "edmips: the model has no MixQConv2d layer; build it with QuantConfig::mixed_search = true");
+        "edmips: the model has no MixQConv2d layer; build it with QuantConfig::units = EdmipsOptions::SearchUnits()");
   }
   e.reference_macs_ = e.terms_.front().macs;
   return e;
@@ -194,7 +255,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
     absl::Status callback_error;
     trainer.set_epoch_callback([&](const train::EpochStats& s) {
       const int64_t point = s.epoch + 1;
-      if (ctx.on_epoch) ctx.on_epoch(point, s);
+      if (ctx.on_epoch) ctx.on_epoch({names::kPhaseSearch, point, static_cast<double>(point), s});
       std::vector<std::pair<std::string, double>> m;
       for (const auto& [name, mod] : MixedModules(search)) {
         at::Tensor alpha, candidates;
@@ -210,12 +271,12 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
         }
         const at::Tensor p = at::softmax(alpha.detach().to(at::kDouble), 0);
         for (int64_t i = 0; i < p.numel(); ++i) {
-          m.emplace_back(absl::StrCat("alpha:", name, ":", kind, candidates[i].item<int64_t>()), p[i].item<double>());
+          m.emplace_back(names::AlphaMetric(name, kind == "w", candidates[i].item<int64_t>()), p[i].item<double>());
         }
       }
       {
         at::NoGradGuard no_grad;
-        m.emplace_back("expected_bitops_ratio", cost().item<double>());
+        m.emplace_back(names::kExpectedBitopsRatio, cost().item<double>());
       }
       if (ctx.on_metrics) {
         if (absl::Status st = ctx.on_metrics(point, m); !st.ok() && callback_error.ok()) callback_error = st;
@@ -241,7 +302,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
     if (!r->completed) return paused(static_cast<int64_t>(r->history.size()));
     allocation = Discretize(search, o.discretize, o.seed);
     if (persistent) {
-      if (absl::Status s = WriteJsonFile(alloc_path, AllocationJson(allocation)); !s.ok()) return s;
+      if (absl::Status s = runtime::WriteFileAtomically(alloc_path, AllocationToJson(allocation)); !s.ok()) return s;
     }
   }
 
@@ -256,7 +317,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
   const int64_t final_point = o.search_epochs + 1;
   train::Trainer retrain(*discrete, *ctx.train, ctx.validation, ro);
   retrain.set_epoch_callback([&](const train::EpochStats& s) {
-    if (ctx.on_epoch) ctx.on_epoch(final_point, s);
+    if (ctx.on_epoch) ctx.on_epoch({names::kPhaseTrain, s.epoch + 1, s.epoch + 1.0, s});
   });
   absl::StatusOr<train::TrainResult> rr = retrain.Run();
   if (!rr.ok()) return rr.status();
@@ -270,7 +331,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
       if (absl::Status s = ctx.on_point(*p); !s.ok()) return s;
     }
     if (persistent) {
-      if (absl::Status s = WriteJsonFile(done_path, Json{{"final_point", final_point}}); !s.ok()) return s;
+      if (absl::Status s = train::WriteJsonFile(done_path, Json{{"final_point", final_point}}); !s.ok()) return s;
     }
   }
   result.completed = true;

@@ -3,9 +3,10 @@
 //
 //   EdmipsOptions o;  o.cd = 0.00335;  o.search_epochs = 25;
 //   EdmipsAllocator edmips(o);
-//   context.model = search_model.get();        // built with QuantConfig::mixed_search
-//   context.make_model = [&] { return discrete_model(); };   // HWGQ QConv2d/QAct, same names
-//   absl::StatusOr<AllocatorResult> r = edmips.Run(context);   // r->model: the retrained network
+//   ModelOptions m = ...;  m.quant.units = o.SearchUnits();     // MixQAct + MixQConv2d units
+//   context.model = search_model.get();                          // built with m
+//   context.make_model = [&] { return discrete_model(); };      // HWGQ QConv2d/QAct, same names
+//   absl::StatusOr<AllocatorResult> r = edmips.Run(context);     // r->model: the retrained network
 //
 // Search: every searched layer is a MixQConv2d (composite convolution over the softmax-
 // mixed HWGQ-quantized candidates of one shared weight) fed by a MixQAct; loss =
@@ -28,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/alloc/allocator.h"
+#include "lib/alloc/method.h"
 
 namespace torch::nn {
 class Module;
@@ -58,11 +60,27 @@ class ExpectedBitOps {
 
 enum class Discretization { kArgmax, kSample };
 
+// "1,2,3,4" -> {1, 2, 3, 4}: candidate bit-widths (1..4, the HWGQ constants; no repeats).
+absl::StatusOr<std::vector<int64_t>> ParseCandidates(const std::string& text);
+
 // The discrete allocation of a search model: per MixQConv2d / MixQAct the argmax
 // candidate, or a sample from softmax(alpha) drawn with `seed`.
 Allocation Discretize(models::Model& search_model, Discretization how, uint64_t seed);
 
-struct EdmipsOptions {
+// EdmipsSearchUnits: the search model's conv units (QuantConfig::units): a MixQAct over
+// `act_bits` feeding a MixQConv2d over `weight_bits`, under the names "act" and "conv".
+class EdmipsSearchUnits : public models::ConvUnitFactory {
+ public:
+  EdmipsSearchUnits(std::vector<int64_t> weight_bits, std::vector<int64_t> act_bits)
+      : weight_bits_(std::move(weight_bits)), act_bits_(std::move(act_bits)) {}
+  torch::nn::AnyModule MakeActivation(const models::QConvBnOptions& unit) const override;
+  torch::nn::AnyModule MakeConv(const models::QConvBnOptions& unit, torch::ExpandingArray<2> padding) const override;
+
+ private:
+  std::vector<int64_t> weight_bits_, act_bits_;
+};
+
+struct EdmipsOptions : public MethodOptions {
   double cd = 0.00335;                // complexity weight (the authors' ResNet-18 value)
   int64_t search_epochs = 25;         // default 25
   int64_t search_step_size = 10;      // lr /10 every 10 search epochs
@@ -71,7 +89,17 @@ struct EdmipsOptions {
   double arch_weight_decay = 1e-4;
   bool alternate = false;             // alternating instead of joint W/alpha updates
   Discretization discretize = Discretization::kArgmax;
-  uint64_t seed = 1;                  // for kSample
+  uint64_t seed = 1;                  // for kSample (the run's seed)
+  std::vector<int64_t> weight_candidates = {1, 2, 3, 4};  // the search space ([1])
+  std::vector<int64_t> act_candidates = {2, 3, 4};
+
+  // The spec's "edmips" object: keys cd, search_epochs, search_step_size, arch_lr,
+  // weight_candidates ("1,2,3,4"), act_candidates, discretize (argmax | sample), alternate.
+  static absl::StatusOr<std::shared_ptr<const MethodOptions>> Parse(const nlohmann::json* options,
+                                                                     const MethodContext& run);
+  nlohmann::json ToJson() const override;
+  int64_t EpochBudget(int64_t spec_epochs) const override { return search_epochs + spec_epochs; }
+  std::shared_ptr<const models::ConvUnitFactory> SearchUnits() const;
 };
 
 class EdmipsAllocator : public Allocator {

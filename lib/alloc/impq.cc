@@ -1,8 +1,6 @@
 #include "lib/alloc/impq.h"
 
 #include <torch/nn/module.h>
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
 
 #include <nlohmann/json.hpp>
 
@@ -14,55 +12,77 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "lib/runtime/atomic_file.h"
+#include "lib/alloc/option_reader.h"
+#include "lib/train/state.h"
 
 namespace mpq::alloc {
 namespace {
 
 using Json = nlohmann::json;
 
-absl::Status SaveModel(torch::nn::Module& model, const std::string& path) {
-  return runtime::ReplaceFileAtomically(path, [&](const std::string& tmp) {
-    try {
-      torch::serialize::OutputArchive archive;
-      model.save(archive);
-      archive.save_to(tmp);
-    } catch (const c10::Error& e) {
-      return absl::InternalError(absl::StrCat("impq: cannot write ", tmp, ": ", e.what_without_backtrace()));
-    }
-    return absl::OkStatus();
-  });
-}
-
-absl::Status LoadModel(torch::nn::Module& model, const std::string& path) {
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
-    model.load(archive);
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("impq: cannot load ", path, " (delete the state directory to restart): ", e.what_without_backtrace()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteJson(const std::string& path, const Json& j) {
-  return runtime::WriteFileAtomically(path, j.dump(2) + "\n");
-}
-
-absl::StatusOr<Json> ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return Json::parse(text.str());
-  } catch (const Json::exception& e) {
-    return absl::DataLossError(absl::StrCat("impq: ", path, " is not valid JSON (delete it to restart): ", e.what()));
-  }
-}
+absl::Status SaveModel(torch::nn::Module& model, const std::string& path) { return train::SaveModule(model, path); }
+absl::Status LoadModel(torch::nn::Module& model, const std::string& path) { return train::LoadModule(model, path); }
+absl::Status WriteJson(const std::string& path, const Json& j) { return train::WriteJsonFile(path, j); }
+absl::StatusOr<Json> ReadJson(const std::string& path) { return train::ReadJsonFile(path); }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const MethodOptions>> ImpqOptions::Parse(const Json* options, const MethodContext& run) {
+  auto o = std::make_shared<ImpqOptions>();
+  OptionReader r(options, "impq.");
+  const std::string metric = r.OneOf("metric", Name(o->metric), {"paper", "code"});
+  o->metric = metric == "code" ? SensitivityMetric::kCode : SensitivityMetric::kPaper;
+  o->sensitivity.eval_top = r.Integer("eval_top", o->sensitivity.eval_top, 0, 1 << 20);
+  o->eval_fraction = r.Number("eval_fraction", o->eval_fraction, {0, 1, true, false});
+  for (auto [key, schedule] : {std::pair<const char*, Schedule*>{"weight_schedule", &o->weight_schedule},
+                               {"act_schedule", &o->act_schedule}}) {
+    absl::StatusOr<Schedule> parsed = ParseSchedule(r.String(key, FormatSchedule(*schedule)));
+    if (parsed.ok()) {
+      *schedule = *parsed;
+    } else {
+      r.Fail(key, std::string(parsed.status().message()));
+    }
+  }
+  o->max_iterations = r.Integer("max_iterations", o->max_iterations, 1, 100000);
+  o->finetune_epochs = r.Integer("finetune_epochs", o->finetune_epochs, 1, 100000);
+  o->finetune_lr = r.Number("finetune_lr", o->finetune_lr, Range::Positive());
+  o->finetune_warmup_epochs = r.Integer("finetune_warmup_epochs", o->finetune_warmup_epochs, 0, o->finetune_epochs);
+  o->target_bw_eff = r.Number("target_bw_eff", o->target_bw_eff, Range::Closed(0, 32));
+  o->target_cc = r.Number("target_cc_gbitops", o->target_cc / 1e9, Range::NonNegative()) * 1e9;
+  o->max_val_drop = r.Number("max_val_drop", o->max_val_drop, Range::Closed(-1, 100));
+  o->min_weight_bits = r.Integer("min_weight_bits", o->min_weight_bits, 1, 16);
+  o->min_act_bits = r.Integer("min_act_bits", o->min_act_bits, 1, 16);
+  if (absl::Status s = r.Finish(); !s.ok()) return s;
+  if (run.quant.weight_quantizer == nn::WeightQuantizer::kNone || run.quant.weight_bits == nn::kFullPrecision) {
+    return absl::InvalidArgumentError(
+        "\"weight_bits\": impq starts from a quantized model: set weight_quantizer and weight_bits (e.g. lin, 4)");
+  }
+  if (!o->act_schedule.empty() && run.quant.act_quantizer == nn::ActQuantizer::kNone) {
+    return absl::InvalidArgumentError(
+        "\"impq.act_schedule\": reducing activation bits needs an act_quantizer (e.g. pact)");
+  }
+  if (o->max_val_drop >= 0 && run.validation_fraction == 0) {
+    return absl::InvalidArgumentError("\"impq.max_val_drop\": needs a validation split (validation_fraction > 0)");
+  }
+  return std::shared_ptr<const MethodOptions>(std::move(o));
+}
+
+Json ImpqOptions::ToJson() const {
+  return Json{{"metric", Name(metric)},
+              {"eval_top", sensitivity.eval_top},
+              {"eval_fraction", eval_fraction},
+              {"weight_schedule", FormatSchedule(weight_schedule)},
+              {"act_schedule", FormatSchedule(act_schedule)},
+              {"max_iterations", max_iterations},
+              {"finetune_epochs", finetune_epochs},
+              {"finetune_lr", finetune_lr},
+              {"finetune_warmup_epochs", finetune_warmup_epochs},
+              {"target_bw_eff", target_bw_eff},
+              {"target_cc_gbitops", target_cc / 1e9},
+              {"max_val_drop", max_val_drop},
+              {"min_weight_bits", min_weight_bits},
+              {"min_act_bits", min_act_bits}};
+}
 
 absl::StatusOr<std::pair<int64_t, int64_t>> ImpqAllocator::Reduce(torch::nn::Module& model,
                                                                   const std::vector<GroupSensitivity>& sensitivity,
@@ -192,7 +212,9 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
     train::Trainer trainer(model, *ctx.train, ctx.validation, to);
     trainer.set_epoch_callback([&](const train::EpochStats& s) {
       --epochs_left;
-      if (ctx.on_epoch) ctx.on_epoch(i, s);
+      if (ctx.on_epoch) {
+        ctx.on_epoch({names::kPhaseFinetune, i * 10000 + s.epoch, i - 1 + (s.epoch + 1.0) / o.finetune_epochs, s});
+      }
     });
     absl::StatusOr<train::TrainResult> tr = trainer.Run();
     if (!tr.ok()) return tr.status();

@@ -29,12 +29,13 @@
 
 #include "absl/status/statusor.h"
 #include "lib/alloc/allocator.h"
+#include "lib/alloc/method.h"
 #include "lib/alloc/schedule.h"
 #include "lib/alloc/sensitivity.h"
 
 namespace mpq::alloc {
 
-struct ImpqOptions {
+struct ImpqOptions : public MethodOptions {
   SensitivityMetric metric = SensitivityMetric::kPaper;  // default the paper's
   SensitivityOptions sensitivity;                        // eval_top (default all classes)
   Schedule weight_schedule = {{0, 400}};                 // default 400 per iteration
@@ -48,7 +49,20 @@ struct ImpqOptions {
   double max_val_drop = -1;                              // percentage points, < 0 = off
   int64_t min_weight_bits = 1;                           // floor; default 1
   int64_t min_act_bits = 2;                              // floor; default 2
-  int64_t stop_after_finetune_epochs = 0;                // pause after N fine-tune epochs (0 = run on)
+  double eval_fraction = 0.05;                           // share of the training split measured (calibration)
+  int64_t stop_after_finetune_epochs = 0;                // pause after N fine-tune epochs (0 = run on; tests)
+
+  // The spec's "impq" object: keys metric (paper | code), eval_top, eval_fraction,
+  // weight_schedule and act_schedule ("ITER:GROUPS,..."), max_iterations,
+  // finetune_epochs, finetune_lr, finetune_warmup_epochs, target_bw_eff,
+  // target_cc_gbitops, max_val_drop, min_weight_bits, min_act_bits; defaults as above.
+  static absl::StatusOr<std::shared_ptr<const MethodOptions>> Parse(const nlohmann::json* options,
+                                                                     const MethodContext& run);
+  nlohmann::json ToJson() const override;
+  double CalibrationFraction() const override { return eval_fraction; }
+  int64_t EpochBudget(int64_t spec_epochs) const override {
+    return spec_epochs + max_iterations * finetune_epochs;
+  }
 };
 
 class ImpqAllocator : public Allocator {

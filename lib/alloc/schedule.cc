@@ -27,6 +27,12 @@ absl::StatusOr<Schedule> ParseSchedule(const std::string& text) {
   return s;
 }
 
+std::string FormatSchedule(const Schedule& schedule) {
+  std::string out;
+  for (const auto& [from, groups] : schedule) absl::StrAppend(&out, out.empty() ? "" : ",", from, ":", groups);
+  return out;
+}
+
 int64_t GroupsAt(const Schedule& schedule, int64_t iteration) {
   int64_t n = 0;
   for (const auto& [from, groups] : schedule) {

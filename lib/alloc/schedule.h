@@ -18,6 +18,8 @@ using Schedule = std::vector<std::pair<int64_t, int64_t>>;
 
 // Parses "0:400,3:200,4:150". Errors name the bad entry. "" = empty schedule.
 absl::StatusOr<Schedule> ParseSchedule(const std::string& text);
+// The canonical text of a schedule ("0:400,3:200,4:150"); ParseSchedule inverts it.
+std::string FormatSchedule(const Schedule& schedule);
 // Groups to reduce at 0-based reduction `iteration` (0 before the first entry).
 int64_t GroupsAt(const Schedule& schedule, int64_t iteration);
 

@@ -4,9 +4,19 @@
 // allocation and cost in the store like every other method.
 #pragma once
 
+#include <memory>
+
 #include "lib/alloc/allocator.h"
+#include "lib/alloc/method.h"
 
 namespace mpq::alloc {
+
+// The spec's "uniform" object: no options (only {} is valid).
+struct UniformOptions : public MethodOptions {
+  static absl::StatusOr<std::shared_ptr<const MethodOptions>> Parse(const nlohmann::json* options,
+                                                                     const MethodContext& run);
+  nlohmann::json ToJson() const override;
+};
 
 class UniformAllocator : public Allocator {
  public:

@@ -31,7 +31,7 @@ CostReport ComputeCost(std::vector<LayerCost> layers) {
                 l.weight_bits.size(), " weight bit-widths for ", l.out_channels, " output channels");
     TORCH_CHECK(l.act_bits >= 1 && l.act_bits <= 32, "cost: layer '", l.name, "': act_bits ", l.act_bits,
                 " out of range [1, 32]");
-    const int64_t d = (l.in_channels / l.groups) * l.kernel_h * l.kernel_w;
+    const int64_t d = nn::TermsPerOutput(l.in_channels, l.groups, l.kernel_h, l.kernel_w);
     const double outputs = static_cast<double>(l.out_h) * l.out_w;
     const double a = static_cast<double>(l.act_bits);
     const double log2d = static_cast<double>(CeilLog2(d));
@@ -73,6 +73,34 @@ CostReport ComputeCost(std::vector<LayerCost> layers) {
   return report;
 }
 
+CostReport CostOfAllocation(std::vector<LayerCost> layers, const alloc::Allocation& allocation) {
+  std::map<std::string, std::vector<const alloc::GroupBits*>> weights;
+  std::map<std::string, int64_t> acts;
+  for (const alloc::GroupBits& g : allocation.groups) {
+    if (g.is_weight) {
+      weights[g.layer].push_back(&g);
+    } else {
+      acts[g.layer] = g.bits;
+    }
+  }
+  for (LayerCost& l : layers) {
+    if (auto it = weights.find(l.name); it != weights.end()) {
+      const bool whole_layer = it->second.size() == 1 && l.out_channels > 1;
+      for (const alloc::GroupBits* g : it->second) {
+        if (whole_layer) {
+          std::fill(l.weight_bits.begin(), l.weight_bits.end(), g->bits);
+        } else {
+          TORCH_CHECK(g->group >= 0 && g->group < l.out_channels, "cost: layer '", l.name, "' has ", l.out_channels,
+                      " output channels; the allocation names group ", g->group);
+          l.weight_bits[g->group] = g->bits;
+        }
+      }
+    }
+    if (auto it = acts.find(l.act_layer); !l.act_layer.empty() && it != acts.end()) l.act_bits = it->second;
+  }
+  return ComputeCost(std::move(layers));
+}
+
 CostReport MeasureModelCost(const torch::nn::Module& module, const std::function<at::Tensor(const at::Tensor&)>& forward,
                             std::vector<int64_t> input_shape, int64_t input_bits) {
   std::map<const torch::nn::Module*, std::string> names;
@@ -86,8 +114,8 @@ CostReport MeasureModelCost(const torch::nn::Module& module, const std::function
   }
   // A layer's input bits: those of the quantizer whose output tensor it consumed. The
   // records hold their tensors, so no storage was reused during the pass.
-  std::map<const void*, int64_t> bits_by_output;
-  for (const nn::ActivationRecord& a : recorder.activations()) bits_by_output[a.output.data_ptr()] = a.bits;
+  std::map<const void*, const nn::ActivationRecord*> producer;
+  for (const nn::ActivationRecord& a : recorder.activations()) producer[a.output.data_ptr()] = &a;
   std::vector<LayerCost> layers;
   for (const nn::LayerRecord& r : recorder.layers()) {
     LayerCost l;
@@ -103,9 +131,13 @@ CostReport MeasureModelCost(const torch::nn::Module& module, const std::function
     l.out_w = r.out_w;
     l.weight_bits = r.weight_bits;
     l.input_elements = r.input_elements;
-    const auto produced = bits_by_output.find(r.input.data_ptr());
-    l.act_bits = produced != bits_by_output.end() ? produced->second
-                                                  : (r.input.data_ptr() == input.data_ptr() ? input_bits : 32);
+    const auto produced = producer.find(r.input.data_ptr());
+    l.act_bits = produced != producer.end() ? produced->second->bits
+                                            : (r.input.data_ptr() == input.data_ptr() ? input_bits : 32);
+    if (produced != producer.end()) {
+      auto name = names.find(produced->second->module);
+      if (name != names.end()) l.act_layer = name->second;
+    }
     layers.push_back(std::move(l));
   }
   return ComputeCost(std::move(layers));

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "lib/alloc/group_bits.h"
+
 namespace torch::nn {
 class Module;
 }
@@ -39,6 +41,7 @@ struct LayerCost {
   int64_t kernel_h = 1, kernel_w = 1, out_h = 1, out_w = 1;
   std::vector<int64_t> weight_bits;  // one per output channel
   int64_t act_bits = 32;             // bits of this layer's input activation
+  std::string act_layer;             // the quantizer module that produced the input ("" = none)
   int64_t input_elements = 0;        // per example
 
   // Costs (filled by ComputeCost): layer totals, and per output channel (the group of
@@ -64,6 +67,12 @@ struct CostReport {
 // Fills the cost fields of each layer and the totals. TORCH_CHECK errors name the layer
 // and the offending value (bits out of range, channel counts not divisible by groups).
 CostReport ComputeCost(std::vector<LayerCost> layers);
+
+// The cost of `layers` (from MeasureModelCost) with the bits of `allocation` instead of
+// the measured ones: weight groups by layer name (one group = the whole layer, else one
+// per output channel), activation groups by act_layer. Groups the allocation does not
+// name keep their bits. For methods that search allocations without running the model.
+CostReport CostOfAllocation(std::vector<LayerCost> layers, const alloc::Allocation& allocation);
 
 // Runs `forward` once on zeros of `input_shape` (batch 1 recommended) without
 // gradients, records every QConv2d / QLinear / MixQConv2d call and the QAct / MixQAct

@@ -12,31 +12,28 @@ void QConvBnImpl::reset() {
   for (int d = 0; d < 2; ++d) {
     if ((*padding)[d] < 0) (*padding)[d] = (*options.kernel())[d] / 2;
   }
-  if (quant.mixed_search && !options.is_input()) {
-    mix_act = register_module("act", nn::MixQAct(nn::MixQActOptions().candidate_bits(quant.search_act_bits)));
-    mix_conv = register_module("conv", nn::MixQConv2d(nn::MixQConv2dOptions(options.in(), options.out(), options.kernel())
-                                                          .stride(options.stride())
-                                                          .padding(padding)
-                                                          .groups(options.groups())
-                                                          .candidate_bits(quant.search_weight_bits)));
-    bn = register_module("bn", torch::nn::BatchNorm2d(options.out()));
-    return;
+  if (quant.units && !options.is_input()) {
+    act = quant.units->MakeActivation(options);
+    conv = quant.units->MakeConv(options, padding);
+  } else {
+    act = torch::nn::AnyModule(
+        nn::QAct(nn::QActOptions(options.is_input() ? nn::ActQuantizer::kNone : quant.act_quantizer)
+                     .bits(options.is_input() ? nn::kFullPrecision : quant.act_bits)));
+    conv = torch::nn::AnyModule(nn::QConv2d(nn::QConv2dOptions(options.in(), options.out(), options.kernel())
+                                                .stride(options.stride())
+                                                .padding(padding)
+                                                .groups(options.groups())
+                                                .weight_quantizer(quant.weight_quantizer)
+                                                .granularity(quant.granularity)
+                                                .bits(quantized ? quant.weight_bits : nn::kFullPrecision)));
   }
-  act = register_module("act", nn::QAct(nn::QActOptions(options.is_input() ? nn::ActQuantizer::kNone : quant.act_quantizer)
-                                            .bits(options.is_input() ? nn::kFullPrecision : quant.act_bits)));
-  conv = register_module(
-      "conv", nn::QConv2d(nn::QConv2dOptions(options.in(), options.out(), options.kernel())
-                              .stride(options.stride())
-                              .padding(padding)
-                              .groups(options.groups())
-                              .weight_quantizer(quant.weight_quantizer)
-                              .granularity(quant.granularity)
-                              .bits(quantized ? quant.weight_bits : nn::kFullPrecision)));
+  register_module("act", act.ptr());
+  register_module("conv", conv.ptr());
   bn = register_module("bn", torch::nn::BatchNorm2d(options.out()));
 }
 
 at::Tensor QConvBnImpl::forward(const at::Tensor& x) {
-  at::Tensor y = mix_conv ? bn(mix_conv(mix_act(x))) : bn(conv(act(x)));
+  at::Tensor y = bn(conv.forward<at::Tensor>(act.forward<at::Tensor>(x)));
   return options.relu() ? at::relu(y) : y;
 }
 

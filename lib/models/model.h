@@ -18,6 +18,7 @@
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
@@ -25,28 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "lib/nn/mixq.h"
+#include "lib/models/quant_config.h"
 #include "lib/nn/qact.h"
 #include "lib/nn/qconv.h"
 
 namespace mpq::models {
-
-struct QuantConfig {
-  nn::WeightQuantizer weight_quantizer = nn::WeightQuantizer::kLin;  // default IMPQ's Lin
-  nn::Granularity granularity = nn::Granularity::kPerChannel;         // default kernel-wise
-  int64_t weight_bits = nn::kFullPrecision;                           // default 32 (FP)
-  nn::ActQuantizer act_quantizer = nn::ActQuantizer::kNone;           // default none
-  int64_t act_bits = nn::kFullPrecision;                              // default 32
-  bool quantize_first_and_last = true;                                // default on (IMPQ)
-  // EdMIPS search: every QConvBn except the first gets a MixQAct + MixQConv2d (HWGQ
-  // candidates below) instead of QAct + QConv2d, under the same names ("act", "conv"),
-  // so an allocation found on the search model applies to the discrete one. The first
-  // conv and the classifier are not searched: full precision when
-  // quantize_first_and_last = false (EdMIPS), else the uniform weight_bits / act_bits.
-  bool mixed_search = false;
-  std::vector<int64_t> search_weight_bits = {1, 2, 3, 4};
-  std::vector<int64_t> search_act_bits = {2, 3, 4};
-};
 
 struct ModelOptions {
   int64_t in_channels = 3;    // default 3 (RGB); 1 for Fashion-MNIST
@@ -66,7 +50,10 @@ class Model : public torch::nn::Module {
 };
 
 // QConvBn: [QAct] -> QConv2d -> BatchNorm2d [-> ReLU]. The QAct quantizes the unit's
-// input (unsigned: inputs follow a ReLU) unless `is_input` (the network's image).
+// input (unsigned: inputs follow a ReLU) unless `is_input` (the network's image). With
+// QuantConfig::units set, the activation and convolution of every unit but the input
+// one come from that factory instead (same module names, "act" and "conv", so an
+// allocation found on one network applies to the other).
 struct QConvBnOptions {
   QConvBnOptions(int64_t in, int64_t out, torch::ExpandingArray<2> kernel) : in_(in), out_(out), kernel_(kernel) {}
   TORCH_ARG(int64_t, in);
@@ -79,6 +66,15 @@ struct QConvBnOptions {
   TORCH_ARG(bool, is_input) = false;  // first layer: no activation quantizer; FP unless configured
 };
 
+// ConvUnitFactory: builds a conv unit's input activation and its convolution, each a
+// module whose forward maps one tensor to one tensor. `padding` is resolved (>= 0).
+class ConvUnitFactory {
+ public:
+  virtual ~ConvUnitFactory() = default;
+  virtual torch::nn::AnyModule MakeActivation(const QConvBnOptions& unit) const = 0;
+  virtual torch::nn::AnyModule MakeConv(const QConvBnOptions& unit, torch::ExpandingArray<2> padding) const = 0;
+};
+
 class QConvBnImpl : public torch::nn::Cloneable<QConvBnImpl> {
  public:
   QConvBnImpl(QConvBnOptions options, QuantConfig quant);
@@ -87,10 +83,7 @@ class QConvBnImpl : public torch::nn::Cloneable<QConvBnImpl> {
 
   QConvBnOptions options;
   QuantConfig quant;
-  nn::QAct act{nullptr};
-  nn::QConv2d conv{nullptr};
-  nn::MixQAct mix_act{nullptr};     // instead of act and conv when quant.mixed_search
-  nn::MixQConv2d mix_conv{nullptr};
+  torch::nn::AnyModule act, conv;  // QAct and QConv2d unless quant.units says otherwise
   torch::nn::BatchNorm2d bn{nullptr};
 };
 TORCH_MODULE(QConvBn);

@@ -21,8 +21,9 @@ namespace mpq::models {
 
 struct ModelEntry {
   const char* name;
-  const char* dataset_family;     // "cifar" (32x32, 10 classes) or "imagenet" (1000 classes)
-  int64_t default_image_size;
+  int64_t default_image_size;     // a spec without image_size gets this
+  int64_t min_image_size;         // smallest input the network computes on (tests/models check it)
+  int64_t image_size_multiple;    // the input size must be a multiple of this (1 = any)
   int64_t default_classes;
   std::shared_ptr<Model> (*make)(const ModelOptions& options);
   double published_params_m;      // parameters in millions, incl. BN and biases

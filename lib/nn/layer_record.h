@@ -63,6 +63,28 @@ class LayerRecorder {
   std::vector<ActivationRecord> activations_;
 };
 
+// D, the terms of one output of a convolution (C_in / groups) k_h k_w; a linear layer
+// is the case groups = k_h = k_w = 1. The one place of this formula (cost model,
+// EdMIPS's penalty and sensitivity use it).
+inline int64_t TermsPerOutput(int64_t in_channels, int64_t groups, int64_t kernel_h, int64_t kernel_w) {
+  return (in_channels / groups) * kernel_h * kernel_w;
+}
+// MACs of a layer: C_out D H_out W_out.
+inline double Macs(int64_t in_channels, int64_t out_channels, int64_t groups, int64_t kernel_h, int64_t kernel_w,
+                   int64_t out_h, int64_t out_w) {
+  return static_cast<double>(out_channels) * TermsPerOutput(in_channels, groups, kernel_h, kernel_w) *
+         static_cast<double>(out_h) * static_cast<double>(out_w);
+}
+inline double Macs(const LayerRecord& r) {
+  return Macs(r.in_channels, r.out_channels, r.groups, r.kernel_h, r.kernel_w, r.out_h, r.out_w);
+}
+
+// The record of a 2-D convolution call y = conv(x) (x [N, C, H, W]), filled from its
+// options; QConv2d and MixQConv2d both report through it.
+LayerRecord ConvRecord(const torch::nn::Module* module, int64_t in_channels, int64_t out_channels, int64_t groups,
+                       const int64_t* kernel, const int64_t* stride, const int64_t* padding,
+                       std::vector<int64_t> weight_bits, const at::Tensor& x, const at::Tensor& y);
+
 // Expands a bits buffer ([1] or [C_out]) to one value per output channel.
 std::vector<int64_t> PerChannelBits(const at::Tensor& bits, int64_t out_channels);
 

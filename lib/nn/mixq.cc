@@ -64,24 +64,9 @@ at::Tensor MixQConv2dImpl::forward(const at::Tensor& x) {
     y = at::conv2d(x, composite_weight(), bias, *options.stride(), *options.padding(), 1, options.groups());
   }
   if (LayerRecorder* recorder = LayerRecorder::Active()) {
-    LayerRecord r;
-    r.module = this;
-    r.in_channels = options.in_channels();
-    r.out_channels = options.out_channels();
-    r.groups = options.groups();
-    r.kernel_h = (*options.kernel_size())[0];
-    r.kernel_w = (*options.kernel_size())[1];
-    r.out_h = y.size(2);
-    r.out_w = y.size(3);
-    r.stride_h = (*options.stride())[0];
-    r.stride_w = (*options.stride())[1];
-    r.pad_h = (*options.padding())[0];
-    r.pad_w = (*options.padding())[1];
-    r.weight_bits.assign(options.out_channels(), selected_bits());
-    r.input = x;
-    r.input_elements = x.numel() / x.size(0);
-    r.output = y;
-    recorder->Add(std::move(r));
+    recorder->Add(ConvRecord(this, options.in_channels(), options.out_channels(), options.groups(),
+                             options.kernel_size()->data(), options.stride()->data(), options.padding()->data(),
+                             std::vector<int64_t>(options.out_channels(), selected_bits()), x, y));
   }
   return y;
 }

@@ -1,4 +1,4 @@
-// Implementations of quantizer_options.h, weight_quantization.h, qact.h and qconv.h:
+// Implementations of weight_quantization.h, qact.h and qconv.h:
 // one translation unit, since each pulls in the (slow to parse) torch::nn headers.
 #include <ATen/ATen.h>
 #include <torch/nn/functional/conv.h>
@@ -13,32 +13,6 @@
 #include "lib/quant/quant.h"
 
 namespace mpq::nn {
-
-const char* Name(WeightQuantizer q) {
-  switch (q) {
-    case WeightQuantizer::kNone: return "none";
-    case WeightQuantizer::kLin: return "lin";
-    case WeightQuantizer::kDorefa: return "dorefa";
-    case WeightQuantizer::kLsq: return "lsq";
-    case WeightQuantizer::kHwgq: return "hwgq";
-    case WeightQuantizer::kUhlich: return "uhlich";
-  }
-  return "?";
-}
-
-const char* Name(ActQuantizer q) {
-  switch (q) {
-    case ActQuantizer::kNone: return "none";
-    case ActQuantizer::kDorefa: return "dorefa";
-    case ActQuantizer::kPact: return "pact";
-    case ActQuantizer::kLsq: return "lsq";
-    case ActQuantizer::kHwgq: return "hwgq";
-    case ActQuantizer::kUhlich: return "uhlich";
-  }
-  return "?";
-}
-
-const char* Name(Granularity g) { return g == Granularity::kPerTensor ? "per_tensor" : "per_channel"; }
 
 // ------------------------------------------------------------------ weights
 
@@ -117,24 +91,9 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
               "; expected [N, ", options.in_channels(), ", H, W]");
   at::Tensor y = at::conv2d(x, quantized_weight(), bias, *options.stride(), *options.padding(), 1, options.groups());
   if (LayerRecorder* recorder = LayerRecorder::Active()) {
-    LayerRecord r;
-    r.module = this;
-    r.in_channels = options.in_channels();
-    r.out_channels = options.out_channels();
-    r.groups = options.groups();
-    r.kernel_h = (*options.kernel_size())[0];
-    r.kernel_w = (*options.kernel_size())[1];
-    r.out_h = y.size(2);
-    r.out_w = y.size(3);
-    r.stride_h = (*options.stride())[0];
-    r.stride_w = (*options.stride())[1];
-    r.pad_h = (*options.padding())[0];
-    r.pad_w = (*options.padding())[1];
-    r.weight_bits = PerChannelBits(weight_bits, options.out_channels());
-    r.input = x;
-    r.input_elements = x.numel() / x.size(0);
-    r.output = y;
-    recorder->Add(std::move(r));
+    recorder->Add(ConvRecord(this, options.in_channels(), options.out_channels(), options.groups(),
+                             options.kernel_size()->data(), options.stride()->data(), options.padding()->data(),
+                             PerChannelBits(weight_bits, options.out_channels()), x, y));
   }
   return y;
 }

@@ -1,7 +1,9 @@
 // quantizer_options.h — which quantizer a module uses for its weights and its input
-// activations, at which granularity, and the per-group learned parameters each needs.
+// activations, at which granularity, and their names in specs, stores and reports.
+// Torch-free, so specs can be parsed and validated without LibTorch headers.
 //
 //   QConv2dOptions(64, 64, 3).weight_quantizer(WeightQuantizer::kLin).granularity(Granularity::kPerChannel)
+//   absl::StatusOr<WeightQuantizer> q = ParseWeightQuantizer("dorefa");   // error lists the names
 //
 // Weight quantizers (lib/quant):   kNone (full precision), kLin (IMPQ), kDorefa,
 //   kLsq (learned step per group), kHwgq (EdMIPS), kUhlich (delta_xmax: learned d, qmax).
@@ -11,6 +13,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace mpq::nn {
 
@@ -19,9 +25,16 @@ enum class ActQuantizer { kNone, kDorefa, kPact, kLsq, kHwgq, kUhlich };
 // kPerTensor: one bit-width for the layer; kPerChannel: one per output channel (kernel).
 enum class Granularity { kPerTensor, kPerChannel };
 
+// The one table of names: Name() and Parse*() are inverse; *Names() lists them in order.
 const char* Name(WeightQuantizer q);
 const char* Name(ActQuantizer q);
 const char* Name(Granularity g);
+absl::StatusOr<WeightQuantizer> ParseWeightQuantizer(absl::string_view name);
+absl::StatusOr<ActQuantizer> ParseActQuantizer(absl::string_view name);
+absl::StatusOr<Granularity> ParseGranularity(absl::string_view name);
+std::vector<std::string> WeightQuantizerNames();
+std::vector<std::string> ActQuantizerNames();
+std::vector<std::string> GranularityNames();
 
 // Bits value that means "not quantized" (lib/quant/kernels.h kFullPrecisionBits).
 inline constexpr int64_t kFullPrecision = 32;

@@ -23,8 +23,9 @@
 //   b_xmax:     UhlichUniformQuantize(x, UhlichStepFromBits(b, qmax, s), qmax, s)
 //   delta_xmax: UhlichUniformQuantize(x, RoundToPowerOfTwo(d), qmax, s)
 //   xmin_xmax:  UhlichPow2Quantize(x, RoundToPowerOfTwo(xmin), RoundToPowerOfTwo(xmax), s, z)
-// Projection of parameters to their valid ranges and gradient clipping happen in the
-// optimizer step (lib/train), as in [1]'s code.
+// [1]'s code also projects the parameters to their valid ranges and clips their
+// gradients at every optimizer step; nothing here or in lib/train does that yet (the
+// Uhlich et al. method, which needs it, is not implemented).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "lib/runtime/atomic_file.h"
+#include "lib/train/state.h"
 
 namespace mpq::train {
 namespace {
@@ -101,33 +101,6 @@ std::vector<EpochStats> HistoryFrom(const at::Tensor& t) {
     h.push_back({static_cast<int64_t>(p[0]), p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]});
   }
   return h;
-}
-
-// Writes `path` via a temporary file and rename: a crash leaves the old file or the new
-// one, never a torn one.
-absl::Status SaveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
-  return runtime::ReplaceFileAtomically(path, [&](const std::string& tmp) {
-    try {
-      archive.save_to(tmp);
-    } catch (const c10::Error& e) {
-      return absl::InternalError(absl::StrCat("cannot write checkpoint ", tmp, ": ", e.what_without_backtrace()));
-    }
-    return absl::OkStatus();
-  });
-}
-
-std::vector<at::Tensor> StateCopy(models::Model& model) {
-  std::vector<at::Tensor> state;
-  for (const at::Tensor& p : model.parameters()) state.push_back(p.detach().clone());
-  for (const at::Tensor& b : model.buffers()) state.push_back(b.detach().clone());
-  return state;
-}
-
-void RestoreState(models::Model& model, const std::vector<at::Tensor>& state) {
-  at::NoGradGuard no_grad;
-  size_t i = 0;
-  for (const at::Tensor& p : model.parameters()) p.copy_(state[i++]);
-  for (const at::Tensor& b : model.buffers()) b.copy_(state[i++]);
 }
 
 std::string Duration(double seconds) {
@@ -217,7 +190,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
         torch::serialize::InputArchive best;
         best.load_from(best_path);
         model_.load(best);
-        best_state = StateCopy(model_);
+        best_state = CopyState(model_);
       }
       torch::serialize::InputArchive archive, model_archive, optimizer_archive;
       archive.load_from(last_path);
@@ -319,13 +292,13 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     if (improved) {
       result.best_epoch = epoch;
       result.best_val_top1 = stats.val_top1;
-      best_state = StateCopy(model_);
+      best_state = CopyState(model_);
     }
     if (!o.checkpoint_dir.empty()) {
       if (improved) {
         torch::serialize::OutputArchive best;
         model_.save(best);
-        if (absl::Status s = SaveAtomically(best, best_path); !s.ok()) return s;
+        if (absl::Status s = SaveArchive(best, best_path); !s.ok()) return s;
       }
       torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
       model_.save(model_archive);
@@ -336,7 +309,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       archive.write("best_epoch", at::scalar_tensor(result.best_epoch, at::kLong));
       archive.write("best_val_top1", at::scalar_tensor(result.best_val_top1, at::kDouble));
       archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
-      if (absl::Status s = SaveAtomically(archive, last_path); !s.ok()) return s;
+      if (absl::Status s = SaveArchive(archive, last_path); !s.ok()) return s;
     }
     if (o.progress) {
       absl::PrintF("%sepoch %d/%d: train loss %.4f acc %.2f%%, val loss %.4f top-1 %.2f%% top-5 %.2f%%, lr %.3g, "

@@ -25,39 +25,9 @@
 #include "absl/status/statusor.h"
 #include "datasets/loader.h"
 #include "lib/models/model.h"
+#include "lib/train/options.h"
 
 namespace mpq::train {
-
-enum class Optimizer { kSgd, kAdam };
-enum class Schedule { kConstant, kStep, kMultiStep, kCosine };
-
-struct TrainOptions {
-  Optimizer optimizer = Optimizer::kSgd;  // default SGD
-  double lr = 0.1;                        // default 0.1
-  double momentum = 0.9;                  // SGD; default 0.9
-  bool nesterov = false;                  // default off
-  double weight_decay = 5e-4;             // default 5e-4
-  Schedule schedule = Schedule::kCosine;  // default cosine
-  int64_t step_size = 30;                 // kStep; default 30 epochs
-  std::vector<int64_t> milestones;        // kMultiStep; epochs
-  double gamma = 0.1;                     // kStep / kMultiStep factor; default 0.1
-  int64_t warmup_epochs = 0;              // linear warm-up; default 0
-  int64_t epochs = 1;                     // default 1
-  int64_t max_steps_per_epoch = 0;        // 0 = the whole loader; for tests and smoke runs
-  int64_t stop_after_epochs = 0;          // end this invocation after N more epochs (resume later); 0 = all
-  int threads = 0;                        // LibTorch intra-op threads; 0 = all cores
-  std::string checkpoint_dir;             // "" = no checkpoints (and no resume)
-  double divergence_loss = 1e3;           // stop when a batch loss is non-finite or above this
-  bool progress = true;                   // print progress (a live line on a terminal)
-  bool select_best = true;                // end with the best epoch by validation (false: the last)
-  // Architecture parameters (set_arch_parameters, e.g. EdMIPS's alpha): their own SGD
-  // group with these settings; the schedule scales arch_lr like lr.
-  double arch_lr = 0.01;                  // default 0.01 (EdMIPS)
-  double arch_momentum = 0.9;             // default 0.9
-  double arch_weight_decay = 1e-4;        // default 1e-4
-  bool alternate_arch = false;            // false: one step updates both; true: even steps the
-                                          // weights only, odd steps the architecture only
-};
 
 struct EpochStats {
   int64_t epoch = 0;                // 0-based

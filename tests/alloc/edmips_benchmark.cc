@@ -46,7 +46,7 @@ void BM_SearchStep(benchmark::State& state) {
   o.quant.act_quantizer = nn::ActQuantizer::kHwgq;
   o.quant.act_bits = 2;
   o.quant.quantize_first_and_last = false;
-  o.quant.mixed_search = mode != kUniform;
+  if (mode != kUniform) o.quant.units = EdmipsOptions().SearchUnits();
   std::shared_ptr<models::Model> net = (*models::FindModel(s.model))->make(o);
   if (mode == kParallel) {
     for (const auto& m : net->modules(false)) {

@@ -24,7 +24,7 @@ models::ModelOptions SearchOptions(bool search) {
   o.quant.act_quantizer = nn::ActQuantizer::kHwgq;
   o.quant.act_bits = 2;
   o.quant.quantize_first_and_last = false;
-  o.quant.mixed_search = search;
+  if (search) o.quant.units = EdmipsOptions().SearchUnits();
   return o;
 }
 
@@ -201,7 +201,7 @@ TEST(EdmipsTest, PlainModelIsRejected) {
   std::shared_ptr<models::Model> plain = models::MakeResNet20(SearchOptions(false));
   absl::StatusOr<ExpectedBitOps> p = ExpectedBitOps::Build(*plain, {1, 1, 32, 32});
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("mixed_search"), std::string::npos);
+  EXPECT_NE(p.status().message().find("SearchUnits"), std::string::npos);
 }
 
 }  // namespace

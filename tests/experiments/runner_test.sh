@@ -66,7 +66,7 @@ grep -q "long: run 2 finished" <<<"$out" || fail "resumed run did not finish: $o
 
 # 7. IMPQ on a 4-bit start: killed in the middle of its first iteration, then resumed;
 #    every point (0 = start, 1, 2) is stored once, with its allocation.
-impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset":384,"batch_size":64,"weight_bits":4,"method":"impq","impq_weight_schedule":"0:150","impq_max_iterations":2,"impq_finetune_epochs":2,"impq_finetune_lr":0.01,"impq_eval_fraction":0.05}')
+impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset":384,"batch_size":64,"weight_bits":4,"method":"impq","impq":{"weight_schedule":"0:150","max_iterations":2,"finetune_epochs":2,"finetune_lr":0.01,"eval_fraction":0.05}}')
 "$run" --spec="$impq" --threads=1 > "$TEST_TMPDIR/impq1.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 1200); do
@@ -93,7 +93,7 @@ sum2=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 &
 
 # 8. EdMIPS: a one-epoch search, then one epoch of the discrete network; the soft
 #    architecture and each point's allocation are stored.
-ed=$(spec ed '{"name":"ed","dataset":"synthetic","epochs":1,"train_subset":128,"batch_size":64,"method":"edmips","weight_quantizer":"hwgq","act_quantizer":"hwgq","granularity":"per_tensor","quantize_first_and_last":false,"edmips_search_epochs":1}')
+ed=$(spec ed '{"name":"ed","dataset":"synthetic","epochs":1,"train_subset":128,"batch_size":64,"method":"edmips","weight_quantizer":"hwgq","act_quantizer":"hwgq","granularity":"per_tensor","quantize_first_and_last":false,"edmips":{"search_epochs":1}}')
 out=$("$run" --spec="$ed" --threads=1 2>&1) || fail "EdMIPS run failed: $out"
 grep -Eq "ed: run 4 finished: .*edmips, final point 2" <<<"$out" || fail "EdMIPS did not finish: $out"
 points=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 4 {print $2}' | sort -u | tr '\n' ' ')

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "lib/alloc/edmips.h"
+#include "lib/alloc/impq.h"
+
 namespace mpq::experiments {
 namespace {
 
@@ -18,8 +21,10 @@ TEST(SpecTest, DefaultsFillUnsetKeys) {
   absl::StatusOr<ExperimentSpec> s = ParseSpec(R"({"name": "a", "weight_bits": 4, "lr": 1})", "x.json");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->model, "resnet20");
-  EXPECT_EQ(s->weight_bits, 4);
+  EXPECT_EQ(s->image_size, 32);  // the model's default
+  EXPECT_EQ(s->quant.weight_bits, 4);
   EXPECT_EQ(s->lr, 1.0);
+  EXPECT_STREQ(s->method->name, "uniform");
 }
 
 TEST(SpecTest, ErrorsNameTheFileTheKeyAndWhatIsValid) {
@@ -35,41 +40,77 @@ TEST(SpecTest, ErrorsNameTheFileTheKeyAndWhatIsValid) {
   EXPECT_THAT(Error(R"({"name": "a",)"), HasSubstr("not valid JSON"));
   EXPECT_THAT(Error(R"([1, 2])"), HasSubstr("must be a JSON object"));
   EXPECT_THAT(Error(R"({"name": "a", "validation_fraction": 1.0})"), HasSubstr("must be in [0, 1)"));
+  EXPECT_THAT(Error(R"({"name": "a", "epochs": 0})"), HasSubstr("\"epochs\": 0 is out of range: must be an integer in [1,"));
+  EXPECT_THAT(Error(R"({"name": "a", "model": "alexnet", "image_size": 32})"),
+              HasSubstr("\"image_size\": 32 is too small for alexnet: expected >= 63"));
+  EXPECT_THAT(Error(R"({"name": "a", "model": "vgg_small", "image_size": 36})"), HasSubstr("a multiple of 8"));
+  EXPECT_THAT(Error(R"({"name": "a", "weight_quantizer": "hwgq", "weight_bits": 8})"),
+              HasSubstr("its step constants exist for 1..4 bits"));
 }
 
 TEST(SpecTest, ImpqSettingsAreValidated) {
   absl::StatusOr<ExperimentSpec> s = ParseSpec(
-      R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_weight_schedule": "0:400,3:200,4:150",
-          "impq_target_bw_eff": 1.74})",
+      R"({"name": "a", "method": "impq", "weight_bits": 4,
+          "impq": {"weight_schedule": "0:400, 3:200,4:150", "target_bw_eff": 1.74}})",
       "x.json");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->impq_weight_schedule, "0:400,3:200,4:150");
-  EXPECT_DOUBLE_EQ(s->impq_target_bw_eff, 1.74);
+  const alloc::ImpqOptions& impq = s->options<alloc::ImpqOptions>();
+  EXPECT_EQ(impq.weight_schedule, (alloc::Schedule{{0, 400}, {3, 200}, {4, 150}}));
+  EXPECT_DOUBLE_EQ(impq.target_bw_eff, 1.74);
+  EXPECT_DOUBLE_EQ(impq.CalibrationFraction(), 0.05);  // the default eval_fraction
   EXPECT_THAT(Error(R"({"name": "a", "method": "impq"})"), HasSubstr("impq starts from a quantized model"));
-  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_weight_schedule": "0:400,2"})"),
-              AllOf(HasSubstr("\"impq_weight_schedule\""), HasSubstr("schedule entry '2'")));
-  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_act_schedule": "0:1"})"),
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"weight_schedule": "0:400,2"}})"),
+              AllOf(HasSubstr("\"impq.weight_schedule\""), HasSubstr("schedule entry '2'")));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"act_schedule": "0:1"}})"),
               HasSubstr("needs an act_quantizer"));
-  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_metric": "hessian"})"),
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"metric": "hessian"}})"),
               HasSubstr("'hessian' is not one of paper, code"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"eval_fraction": 0}})"),
+              HasSubstr("\"impq.eval_fraction\": 0 is out of range: must be in (0, 1]"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"metic": "code"}})"),
+              AllOf(HasSubstr("\"impq.metic\": unknown key; valid keys: metric, eval_top"), HasSubstr("min_act_bits")));
   EXPECT_THAT(Error(R"({"name": "a", "method": "hawq"})"), HasSubstr("'hawq' is not one of uniform, impq"));
 }
 
 TEST(SpecTest, EdmipsSettingsAreValidated) {
   const std::string ok = R"("method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq",
                             "granularity": "per_tensor", "quantize_first_and_last": false)";
-  absl::StatusOr<ExperimentSpec> s = ParseSpec("{\"name\": \"a\", " + ok + R"(, "edmips_cd": 0.00015})", "x.json");
+  absl::StatusOr<ExperimentSpec> s = ParseSpec("{\"name\": \"a\", " + ok + R"(, "edmips": {"cd": 0.00015}})", "x.json");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_DOUBLE_EQ(s->edmips_cd, 0.00015);
+  EXPECT_DOUBLE_EQ(s->options<alloc::EdmipsOptions>().cd, 0.00015);
+  EXPECT_EQ(s->options<alloc::EdmipsOptions>().EpochBudget(s->epochs), 25 + 1);  // search + retrain
   EXPECT_THAT(Error(R"({"name": "a", "method": "edmips"})"), HasSubstr("edmips searches HWGQ"));
-  EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips_weight_candidates": "1,5"})"),
+  EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips": {"weight_candidates": "1,5"}})"),
               HasSubstr("candidate '5' is not a bit-width in 1..4"));
-  EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips_discretize": "gumbel"})"),
+  EXPECT_THAT(Error("{\"name\": \"a\", " + ok + R"(, "edmips": {"discretize": "gumbel"}})"),
               HasSubstr("'gumbel' is not one of argmax, sample"));
   EXPECT_THAT(Error(R"({"name": "a", "method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq"})"),
               HasSubstr("set granularity to per_tensor"));
-  EXPECT_EQ(*ParseCandidates("2, 3,4"), (std::vector<int64_t>{2, 3, 4}));
-  EXPECT_FALSE(ParseCandidates("2,2").ok());
+  EXPECT_EQ(*alloc::ParseCandidates("2, 3,4"), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_FALSE(alloc::ParseCandidates("2,2").ok());
+}
+
+TEST(SpecTest, AnotherMethodsOptionsAreRefused) {
+  EXPECT_THAT(Error(R"({"name": "a", "weight_bits": 4, "edmips": {"cd": 0.1}})"),
+              HasSubstr("\"edmips\": options of method edmips, but \"method\" is \"uniform\""));
+  EXPECT_THAT(Error(R"({"name": "a", "weight_bits": 4, "uniform": {"x": 1}})"),
+              HasSubstr("\"uniform.x\": unknown key"));
+  EXPECT_THAT(Error(R"({"name": "a", "weight_bits": 4, "method": "random", "random": {"budget": "latency"}})"),
+              HasSubstr("'latency' is not one of bitops, weight_size"));
+}
+
+TEST(SpecTest, StoredSpecsOfTheFlatLayoutAreUpgraded) {
+  // A run stored before the registry: every method's keys at the top level.
+  absl::StatusOr<ExperimentSpec> s = ParseStoredSpec(
+      R"({"name": "a", "method": "impq", "weight_bits": 4, "impq_weight_schedule": "0:7", "impq_metric": "code",
+          "edmips_cd": 0.1, "edmips_search_epochs": 3})",
+      "run 1");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->options<alloc::ImpqOptions>().weight_schedule, (alloc::Schedule{{0, 7}}));
+  EXPECT_EQ(s->options<alloc::ImpqOptions>().metric, alloc::SensitivityMetric::kCode);
+  // Today's shape passes through unchanged.
+  const ExperimentSpec today = *ParseSpec(R"({"name": "b", "method": "impq", "weight_bits": 4})", "x");
+  EXPECT_EQ(SpecToJson(*ParseStoredSpec(SpecToJson(today), "run 2")), SpecToJson(today));
 }
 
 TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
@@ -80,6 +121,12 @@ TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
   EXPECT_NE(SpecHash(a, "v1"), SpecHash(a, "v2"));
   b.epochs = 2;
   EXPECT_NE(SpecHash(a, "v1"), SpecHash(b, "v1"));
+  ExperimentSpec c = *ParseSpec(R"({"name": "a", "method": "impq", "weight_bits": 4})", "x");
+  ExperimentSpec d = *ParseSpec(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"finetune_epochs": 2}})", "x");
+  EXPECT_NE(SpecHash(c, "v1"), SpecHash(d, "v1"));  // a method option is part of the identity
+  EXPECT_EQ(SpecToJson(*ParseSpec(SpecToJson(d), "x")), SpecToJson(d));
+  EXPECT_EQ(WithEpochs(d, 5)->epochs, 5);
+  EXPECT_FALSE(WithEpochs(d, 0).ok());
   EXPECT_EQ(SpecHash(a, "v1").size(), 16u);
   // Canonical JSON round-trips.
   EXPECT_EQ(SpecToJson(*ParseSpec(SpecToJson(a), "x")), SpecToJson(a));

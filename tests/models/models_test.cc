@@ -38,6 +38,24 @@ TEST_P(ZooTest, MatchesPublishedParametersAndMacs) {
   EXPECT_NEAR(macs_m, entry->published_macs_m, 0.03 * entry->published_macs_m) << entry->published_source;
 }
 
+// The registry's min_image_size is what the runner checks specs against: the network
+// computes at it and, where it is above 1, fails one pixel below.
+TEST_P(ZooTest, SmallestInputSizeIsTheRegistrysMinimum) {
+  const ModelEntry* entry = *FindModel(GetParam());
+  auto forward = [&](int64_t size) {
+    ModelOptions o;
+    o.image_size = size;
+    std::shared_ptr<Model> net = entry->make(o);
+    net->eval();
+    at::NoGradGuard no_grad;
+    return net->forward(at::zeros({1, 3, size, size})).sizes().vec();
+  };
+  EXPECT_EQ(forward(entry->min_image_size), (std::vector<int64_t>{1, 10}));
+  if (entry->min_image_size > 1) {
+    EXPECT_ANY_THROW(forward(entry->min_image_size - 1));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, ZooTest,
                          ::testing::Values("resnet20", "vgg_small", "mobilenet_v1", "resnet18", "resnet50", "alexnet",
                                            "googlenet", "inception_v3"),

@@ -38,7 +38,7 @@ void TrainStep(benchmark::State& state, const ModelEntry* entry, bool quantized)
     o.quant.act_quantizer = nn::ActQuantizer::kPact;
     o.quant.act_bits = 4;
   }
-  const int64_t batch = std::string(entry->dataset_family) == "cifar" ? 64 : 8;
+  const int64_t batch = entry->default_image_size <= 32 ? 64 : 8;
   std::shared_ptr<Model> net = entry->make(o);
   net->train();
   torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));

@@ -71,6 +71,7 @@ ReportInputs MakeFixture() {
 
   results::NewRun im = fp;
   im.name = "impq_fmnist";
+  // Stored in the flat layout of the runs before the method registry (an existing database).
   im.spec_json = R"({"name":"impq_fmnist","model":"resnet20","dataset":"fashion_mnist","method":"impq",)"
                  R"("weight_quantizer":"lin","weight_bits":4,"act_bits":32,"epochs":1,"train_subset":1000,)"
                  R"("impq_finetune_epochs":1,"paper_row":"p:t1:impq"})";
@@ -135,8 +136,10 @@ ReportInputs MakeFixture() {
             R"({"name":"t1","paper":"p","table":"T1","dataset":"cifar10","experiments":[)"
             R"({"name":"fp32_cifar","dataset":"cifar10","epochs":160,"train_subset":0,"paper_row":"p:t1:fp"},)"
             R"({"name":"fp32_fmnist","dataset":"fashion_mnist","epochs":2,"train_subset":0,"paper_row":"p:t1:fp"},)"
-            R"({"name":"impq_cifar","dataset":"cifar10","epochs":200,"train_subset":0,"impq_finetune_epochs":30,"paper_row":"p:t1:impq"},)"
-            R"({"name":"impq_fmnist","dataset":"fashion_mnist","epochs":1,"train_subset":1000,"impq_finetune_epochs":1,"paper_row":"p:t1:impq"},)"
+            R"({"name":"impq_cifar","dataset":"cifar10","epochs":200,"train_subset":0,"method":"impq","weight_bits":4,)"
+            R"("impq":{"finetune_epochs":30},"paper_row":"p:t1:impq"},)"
+            R"({"name":"impq_fmnist","dataset":"fashion_mnist","epochs":1,"train_subset":1000,"method":"impq",)"
+            R"("weight_bits":4,"impq":{"finetune_epochs":1},"paper_row":"p:t1:impq"},)"
             R"({"name":"broken","dataset":"fashion_mnist","epochs":2,"train_subset":0,"paper_row":""}]})");
   in.paper_files = {dir + "/p.json"};
   in.table_files = {dir + "/t1.table.json"};

@@ -1,0 +1,399 @@
+#include "experiments/run_experiment.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "datasets/loader.h"
+#include "datasets/random.h"
+#include "datasets/registry.h"
+#include "lib/alloc/allocator.h"
+#include "lib/alloc/metric_names.h"
+#include "lib/cost/cost_model.h"
+#include "lib/models/registry.h"
+#include "lib/train/trainer.h"
+
+namespace mpq::experiments {
+namespace {
+
+namespace names = alloc::names;
+
+std::string Host() {
+  char name[256] = {0};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+// Holds an flock on a run's checkpoint directory for this process; released on scope exit.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir) : fd_(open((dir + "/lock").c_str(), O_CREAT | O_RDWR, 0644)) {}
+  ~RunLock() {
+    if (fd_ >= 0) close(fd_);  // closing releases the flock
+  }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  bool TryLock() { return fd_ >= 0 && flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+
+ private:
+  int fd_;
+};
+
+// Everything one run works with, filled stage by stage.
+struct Run {
+  Run(const ExperimentSpec& spec_, results::ResultStore& store_, const RunnerOptions& options_)
+      : spec(spec_), store(store_), options(options_) {}
+  const ExperimentSpec& spec;
+  results::ResultStore& store;
+  const RunnerOptions& options;
+  std::string hash, checkpoint_dir;
+  int64_t id = 0;
+  std::unique_ptr<RunLock> lock;
+  const data::DatasetEntry* dataset = nullptr;
+  std::unique_ptr<data::Dataset> train_set, test_set;
+  std::vector<int64_t> train_indices;
+  std::unique_ptr<data::DataLoader> train, validation, test, calibration;
+  models::ModelOptions model_options;  // the plain network
+  std::shared_ptr<models::Model> model;
+  train::TrainResult trained;
+
+  std::vector<int64_t> InputShape() const {
+    return {1, model_options.in_channels, spec.image_size, spec.image_size};
+  }
+  train::TrainOptions Training() const {
+    train::TrainOptions o = spec.Training();
+    o.threads = options.threads;
+    return o;
+  }
+};
+
+// A finished run with the same identity, unless forced.
+absl::StatusOr<std::optional<RunSummary>> LookUpCache(Run& run, std::optional<results::RunRecord>* previous) {
+  absl::StatusOr<std::optional<results::RunRecord>> p = run.store.LatestRunWithSpecHash(run.hash);
+  if (!p.ok()) return p.status();
+  *previous = *p;
+  if (!p->has_value() || (*p)->status != "finished" || run.options.force) return std::optional<RunSummary>();
+  RunSummary summary;
+  summary.name = run.spec.name;
+  summary.run = (*p)->id;
+  summary.status = "cached";
+  absl::StatusOr<std::optional<results::FinalResult>> r = run.store.GetResult(summary.run);
+  if (!r.ok()) return r.status();
+  summary.result = *r;
+  absl::PrintF("%s: cached result of run %d (same spec and code %s); --force re-runs it\n", run.spec.name, summary.run,
+               run.options.code_version);
+  return std::optional<RunSummary>(summary);
+}
+
+// The datasets, before anything is written: a missing one names how to get it.
+absl::Status LoadData(Run& run, RunError* error) {
+  const ExperimentSpec& spec = run.spec;
+  run.dataset = *data::FindDataset(spec.dataset);  // validated by ParseSpec
+  const std::string dir = spec.data_dir.empty() ? run.dataset->default_dir : spec.data_dir;
+  if (dir.empty() && std::string(run.dataset->name) != "synthetic") {
+    error->needs_data = true;
+    return absl::FailedPreconditionError(
+        absl::StrCat(spec.name, " needs the ", spec.dataset, " dataset: ", run.dataset->how_to_get));
+  }
+  absl::StatusOr<std::unique_ptr<data::Dataset>> train = run.dataset->load(dir, data::Split::kTrain);
+  absl::StatusOr<std::unique_ptr<data::Dataset>> test =
+      train.ok() ? run.dataset->load(dir, data::Split::kTest) : train.status();
+  if (!train.ok() || !test.ok()) {
+    error->needs_data = true;
+    const absl::Status& s = !train.ok() ? train.status() : test.status();
+    return absl::FailedPreconditionError(
+        absl::StrCat(spec.name, ": ", s.message(), "\nto get the data: ", run.dataset->how_to_get));
+  }
+  run.train_set = std::move(*train);
+  run.test_set = std::move(*test);
+  return absl::OkStatus();
+}
+
+// The run row: the unfinished run of this identity resumed, or a new one; the lock keeps
+// two processes off the same run.
+absl::Status OpenRun(Run& run, const std::optional<results::RunRecord>& previous) {
+  const ExperimentSpec& spec = run.spec;
+  run.checkpoint_dir = absl::StrCat(run.options.workspace, "/results/checkpoints/", run.hash);
+  std::filesystem::create_directories(run.checkpoint_dir);
+  run.lock = std::make_unique<RunLock>(run.checkpoint_dir);
+  if (!run.lock->TryLock()) {
+    return absl::UnavailableError(
+        absl::StrCat(spec.name, ": another process is running this spec (", run.checkpoint_dir, ")"));
+  }
+  if (previous.has_value() && previous->status != "finished") {
+    run.id = previous->id;
+    if (absl::Status s = run.store.MarkRun(run.id, results::RunStatus::kRunning); !s.ok()) return s;
+    absl::PrintF("%s: resuming run %d (%s)\n", spec.name, run.id, previous->status);
+    return absl::OkStatus();
+  }
+  results::NewRun n;
+  n.name = spec.name;
+  n.spec_json = SpecToJson(spec);
+  n.spec_hash = run.hash;
+  n.code_version = run.options.code_version;
+  n.seed = spec.seed;
+  n.host = Host();
+  const int threads =
+      run.options.threads > 0 ? run.options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  n.device = absl::StrCat("cpu (", threads, " threads)");
+  absl::StatusOr<int64_t> id = run.store.CreateRun(n);
+  if (!id.ok()) return id.status();
+  run.id = *id;
+  if (run.options.force) std::filesystem::remove(run.checkpoint_dir + "/last.pt");
+  absl::PrintF("%s: run %d (spec %s, code %s)\n", spec.name, run.id, run.hash, run.options.code_version);
+  return absl::OkStatus();
+}
+
+// Train / validation split (per class, seeded), the training subset, and the loaders;
+// a calibration split of the training examples with test-time transforms when the
+// method measures on one.
+absl::Status MakeLoaders(Run& run) {
+  const ExperimentSpec& spec = run.spec;
+  const uint64_t seed = static_cast<uint64_t>(spec.seed);
+  absl::StatusOr<data::TrainValidationSplit> split =
+      data::SplitTrainValidation(*run.train_set, spec.validation_fraction, seed);
+  if (!split.ok()) return split.status();
+  run.train_indices = split->train;
+  if (spec.train_subset > 0 && spec.train_subset < static_cast<int64_t>(run.train_indices.size())) {
+    data::Rng(data::MixSeed(seed, 0x737562ULL /* "sub" */)).Shuffle(run.train_indices);
+    run.train_indices.resize(spec.train_subset);
+    std::sort(run.train_indices.begin(), run.train_indices.end());
+  }
+  const data::Pipelines pipelines = run.dataset->pipelines(spec.image_size);
+  data::LoaderOptions lo;
+  lo.batch_size = spec.batch_size;
+  lo.shuffle = true;
+  lo.seed = seed;
+  lo.num_workers = run.options.workers;
+  absl::StatusOr<std::unique_ptr<data::DataLoader>> train =
+      data::DataLoader::Create(*run.train_set, run.train_indices, pipelines.train, lo);
+  if (!train.ok()) return train.status();
+  run.train = std::move(*train);
+  lo.shuffle = false;
+  if (!split->validation.empty()) {
+    absl::StatusOr<std::unique_ptr<data::DataLoader>> v =
+        data::DataLoader::Create(*run.train_set, split->validation, pipelines.eval, lo);
+    if (!v.ok()) return v.status();
+    run.validation = std::move(*v);
+  }
+  std::vector<int64_t> test_indices(run.test_set->size());
+  for (int64_t i = 0; i < run.test_set->size(); ++i) test_indices[i] = i;
+  absl::StatusOr<std::unique_ptr<data::DataLoader>> test =
+      data::DataLoader::Create(*run.test_set, test_indices, pipelines.eval, lo);
+  if (!test.ok()) return test.status();
+  run.test = std::move(*test);
+  if (const double fraction = spec.method_options->CalibrationFraction(); fraction > 0) {
+    std::vector<int64_t> calib = split->train;
+    data::Rng(data::MixSeed(seed, 0x63616cULL /* "cal" */)).Shuffle(calib);
+    calib.resize(std::max<size_t>(1, static_cast<size_t>(fraction * calib.size())));
+    std::sort(calib.begin(), calib.end());
+    absl::StatusOr<std::unique_ptr<data::DataLoader>> c =
+        data::DataLoader::Create(*run.train_set, calib, pipelines.eval, lo);
+    if (!c.ok()) return c.status();
+    run.calibration = std::move(*c);
+  }
+  return absl::OkStatus();
+}
+
+// The model the allocator starts from: the plain network, or one with the method's
+// search units (the plain one is then built by make_model).
+absl::Status BuildModel(Run& run) {
+  const ExperimentSpec& spec = run.spec;
+  models::ModelOptions& mo = run.model_options;
+  mo.in_channels = run.train_set->info().channels;
+  mo.num_classes = run.train_set->info().num_classes;
+  mo.image_size = spec.image_size;
+  mo.quant = spec.quant;
+  models::ModelOptions start = mo;
+  if (spec.method->model_build == alloc::ModelBuild::kSearch) {
+    start.quant.units = spec.method_options->SearchUnits();
+    if (!start.quant.units) {
+      return absl::InternalError(absl::StrCat("method ", spec.method->name, " builds a search model but its options "
+                                              "give no SearchUnits()"));
+    }
+  }
+  at::manual_seed(static_cast<uint64_t>(spec.seed));
+  try {
+    run.model = (*models::FindModel(spec.model))->make(start);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.name, ": cannot build ", spec.model, ": ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+// The spec's own training of the starting model, when the method wants one (its
+// per-epoch metrics at step = batches done).
+absl::Status TrainStartingModel(Run& run) {
+  if (!run.spec.method->trains_starting_model) return absl::OkStatus();
+  train::TrainOptions to = run.Training();
+  to.checkpoint_dir = run.checkpoint_dir;
+  train::Trainer trainer(*run.model, *run.train, run.validation.get(), to);
+  trainer.set_epoch_callback([&](const train::EpochStats& s) {
+    const int64_t step = (s.epoch + 1) * run.train->num_batches();
+    const double epoch = s.epoch + 1.0;
+    absl::Status st = run.store.AddMetrics(run.id, {{step, epoch, names::kTrainLoss, s.train_loss},
+                                                    {step, epoch, names::kTrainTop1, s.train_top1},
+                                                    {step, epoch, names::kValLoss, s.val_loss},
+                                                    {step, epoch, names::kValTop1, s.val_top1},
+                                                    {step, epoch, names::kValTop5, s.val_top5},
+                                                    {step, epoch, names::kLr, s.lr},
+                                                    {step, epoch, names::kImagesPerSecond, s.images_per_second}});
+    if (st.ok()) st = run.store.AddCheckpoint(run.id, s.epoch, run.checkpoint_dir + "/last.pt");
+    if (!st.ok()) absl::FPrintF(stderr, "warning: metrics of epoch %d not stored: %s\n", s.epoch, st.message());
+  });
+  absl::StatusOr<train::TrainResult> trained = trainer.Run();
+  if (!trained.ok()) return trained.status();
+  run.trained = *trained;
+  return absl::OkStatus();
+}
+
+void PrintPoint(const std::string& name, const alloc::AllocationPoint& p) {
+  absl::PrintF("%s: point %d: val %.2f%% test %s B_w,eff %.3f B_a,eff %.3f C_C %.4g Gbit-OPs  %s\n", name, p.index,
+               p.val_top1, p.test_top1 >= 0 ? absl::StrFormat("%.2f%%", p.test_top1) : "-", p.cost.bw_eff,
+               p.cost.ba_eff, p.cost.cc / 1e9, p.note);
+  std::fflush(stdout);
+}
+
+// The method's allocator: every point, its allocation and the allocator's training
+// go to the store. Returns the allocator's result; run.model is the final network.
+absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* allocator_name) {
+  const ExperimentSpec& spec = run.spec;
+  alloc::AllocatorContext ctx;
+  ctx.model = run.model.get();
+  ctx.train = run.train.get();
+  ctx.validation = run.validation.get();
+  ctx.test = run.test.get();
+  ctx.calibration = run.calibration.get();
+  ctx.training = run.Training();
+  ctx.input_shape = run.InputShape();
+  ctx.state_dir = run.checkpoint_dir + "/alloc";
+  ctx.on_point = [&](const alloc::AllocationPoint& p) -> absl::Status {
+    const int64_t step = p.index;
+    const double at = static_cast<double>(p.index);
+    std::vector<results::Metric> m = {{step, at, names::PointMetric(names::kValTop1), p.val_top1},
+                                      {step, at, names::PointMetric(names::kBwEff), p.cost.bw_eff},
+                                      {step, at, names::PointMetric(names::kBaEff), p.cost.ba_eff},
+                                      {step, at, names::PointMetric(names::kCc), p.cost.cc},
+                                      {step, at, names::PointMetric(names::kBitops), p.cost.bitops},
+                                      {step, at, names::PointMetric(names::kWeightBytes), p.cost.weight_bytes},
+                                      {step, at, names::PointMetric(names::kCompressionRatio), p.cost.compression_ratio}};
+    if (p.test_top1 >= 0) m.push_back({step, at, names::PointMetric(names::kTestTop1), p.test_top1});
+    if (absl::Status st = run.store.AddMetrics(run.id, m); !st.ok()) return st;
+    PrintPoint(spec.name, p);
+    return run.store.AddAllocation(run.id, p.index, p.allocation.groups);
+  };
+  ctx.on_epoch = [&](const alloc::TrainingProgress& p) {
+    absl::Status st = run.store.AddMetrics(
+        run.id, {{p.step, p.epoch, names::PhaseMetric(p.phase, names::kTrainLoss), p.stats.train_loss},
+                 {p.step, p.epoch, names::PhaseMetric(p.phase, names::kValTop1), p.stats.val_top1},
+                 {p.step, p.epoch, names::PhaseMetric(p.phase, names::kLr), p.stats.lr}});
+    if (!st.ok()) absl::FPrintF(stderr, "warning: allocator training metrics not stored: %s\n", st.message());
+  };
+  ctx.on_metrics = [&](int64_t point, const std::vector<std::pair<std::string, double>>& values) -> absl::Status {
+    std::vector<results::Metric> m;
+    for (const auto& [name, value] : values) m.push_back({point, static_cast<double>(point), name, value});
+    return run.store.AddMetrics(run.id, m);
+  };
+  ctx.make_model = [&]() -> std::shared_ptr<models::Model> {
+    return (*models::FindModel(spec.model))->make(run.model_options);
+  };
+  std::unique_ptr<alloc::Allocator> allocator = spec.method->make(*spec.method_options);
+  *allocator_name = allocator->name();
+  absl::StatusOr<alloc::AllocatorResult> allocated = allocator->Run(ctx);
+  if (!allocated.ok()) return allocated.status();
+  if (!allocated->completed) return absl::AbortedError("allocator paused: " + allocated->stop_reason);
+  if (allocated->model) run.model = allocated->model;  // a search method's retrained network
+  return allocated;
+}
+
+// Test (and validation) accuracy and the cost model's figures of the final network.
+absl::StatusOr<results::FinalResult> Evaluate(Run& run, const alloc::AllocatorResult& allocated,
+                                              const std::string& allocator_name) {
+  models::Model& model = *run.model;
+  absl::StatusOr<train::EvalResult> test = train::Evaluate(model, *run.test);
+  if (!test.ok()) return test.status();
+  results::FinalResult r;
+  if (run.validation) {
+    absl::StatusOr<train::EvalResult> v = train::Evaluate(model, *run.validation);
+    if (!v.ok()) return v.status();
+    r.val_top1 = v->top1;
+  }
+  model.eval();
+  const cost::CostReport cost =
+      cost::MeasureModelCost(model, [&](const at::Tensor& x) { return model.forward(x); }, run.InputShape());
+  r.dataset = run.spec.dataset;
+  r.test_top1 = test->top1;
+  r.test_top5 = test->top5;
+  r.bitops = cost.totals.bitops;
+  r.cc = cost.totals.cc;
+  r.weight_bytes = cost.totals.weight_bytes;
+  r.act_bytes_sum = cost.totals.act_bytes_sum;
+  r.act_bytes_max = cost.totals.act_bytes_max;
+  r.bw_eff = cost.totals.bw_eff;
+  r.ba_eff = cost.totals.ba_eff;
+  r.compression_ratio = cost.totals.compression_ratio;
+  r.extra_json = absl::StrFormat(R"({"%s": %d, "%s": %.0f, "%s": %d, "%s": %d, "%s": "%s", "%s": %d, "%s": %d, "%s": %s})",
+                                 names::kExtraBestEpoch, run.trained.best_epoch, names::kExtraMacs, cost.totals.macs,
+                                 names::kExtraParams, cost.totals.params, names::kExtraTrainExamples,
+                                 run.train_indices.size(), names::kExtraAllocator, allocator_name,
+                                 names::kExtraFinalPoint, allocated.final_point, names::kExtraPoints, allocated.points,
+                                 names::kExtraAllocatorDetails, allocated.details_json);
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::ResultStore& store,
+                                         const RunnerOptions& options, RunError* error) {
+  Run run(spec, store, options);
+  run.hash = SpecHash(spec, options.code_version);
+  std::optional<results::RunRecord> previous;
+  absl::StatusOr<std::optional<RunSummary>> cached = LookUpCache(run, &previous);
+  if (!cached.ok()) return cached.status();
+  if (cached->has_value()) return **cached;
+  if (absl::Status s = LoadData(run, error); !s.ok()) return s;
+  if (absl::Status s = OpenRun(run, previous); !s.ok()) return s;
+
+  auto fail = [&](const absl::Status& s) -> absl::StatusOr<RunSummary> {
+    (void)store.MarkRun(run.id, results::RunStatus::kFailed, std::string(s.message()));
+    return s;
+  };
+  if (absl::Status s = MakeLoaders(run); !s.ok()) return fail(s);
+  if (absl::Status s = BuildModel(run); !s.ok()) return fail(s);
+  if (absl::Status s = TrainStartingModel(run); !s.ok()) return fail(s);
+  std::string allocator_name;
+  absl::StatusOr<alloc::AllocatorResult> allocated = RunAllocator(run, &allocator_name);
+  if (!allocated.ok()) return fail(allocated.status());
+  absl::StatusOr<results::FinalResult> result = Evaluate(run, *allocated, allocator_name);
+  if (!result.ok()) return fail(result.status());
+  if (absl::Status s = store.FinishRun(run.id, *result); !s.ok()) return s;
+
+  RunSummary summary;
+  summary.name = spec.name;
+  summary.run = run.id;
+  summary.status = "finished";
+  summary.result = *result;
+  if (spec.method->trains_starting_model && allocated->points <= 1) {
+    absl::PrintF("%s: run %d finished: test top-1 %.2f%% (model chosen at epoch %d by validation top-1 %.2f%%)\n",
+                 spec.name, run.id, *result->test_top1, run.trained.best_epoch + 1, run.trained.best_val_top1);
+  } else {
+    absl::PrintF("%s: run %d finished: test top-1 %.2f%% at B_w,eff %.3f, B_a,eff %.3f (%s, final point %d: %s)\n",
+                 spec.name, run.id, *result->test_top1, *result->bw_eff, *result->ba_eff, allocator_name,
+                 allocated->final_point, allocated->stop_reason);
+  }
+  return summary;
+}
+
+}  // namespace mpq::experiments

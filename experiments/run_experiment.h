@@ -1,0 +1,50 @@
+// run_experiment.h — runs one experiment spec end to end and records it in the results
+// store: the runner binary (runner.cc) calls it per spec; tests call it directly.
+//
+//   RunnerOptions o;  o.workspace = ws;  o.code_version = "abc123";
+//   RunError error;
+//   absl::StatusOr<RunSummary> s = RunExperiment(spec, *store, o, &error);
+//
+// Stages, in order (run_experiment.cc): the cache (a finished run with the same
+// identity is returned unless `force`), the data (a missing dataset is an error before
+// anything is written), the run row and its lock (a new run, or the unfinished one
+// resumed), the loaders (train / validation / test, and a calibration split when the
+// method needs one), the model (plain or the method's search units), the starting
+// training (when the method asks for it), the method's allocator (every point and its
+// allocation stored), and the final evaluation and cost, stored with the run marked
+// finished. A failure after the run row exists marks it failed with the message.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "experiments/spec.h"
+#include "results/store.h"
+
+namespace mpq::experiments {
+
+struct RunnerOptions {
+  std::string workspace;      // checkpoints go to <workspace>/results/checkpoints/<hash>
+  std::string code_version;   // part of the run identity
+  bool force = false;         // re-run a finished spec
+  int threads = 0;            // LibTorch threads; 0 = all cores
+  int workers = 1;            // data loader worker threads
+};
+
+struct RunSummary {
+  std::string name, status, note;  // status: finished, cached, failed, no data
+  int64_t run = 0;
+  std::optional<results::FinalResult> result;
+};
+
+// Why a run did not finish: data missing (exit status 2) or anything else (1).
+struct RunError {
+  bool needs_data = false;
+};
+
+absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::ResultStore& store,
+                                         const RunnerOptions& options, RunError* error);
+
+}  // namespace mpq::experiments

@@ -1,0 +1,45 @@
+// state.h — the resumable state files every trainer and allocator writes, in one
+// place: a module's parameters and buffers (LibTorch archives) and JSON records, each
+// written atomically (lib/runtime/atomic_file.h) and read back with an error that names
+// the file and what to do.
+//
+//   absl::Status s = SaveModule(model, dir + "/point_3.pt");
+//   absl::Status t = LoadModule(model, dir + "/point_3.pt");        // DataLoss names the file
+//   absl::StatusOr<nlohmann::json> j = ReadJsonFile(dir + "/state.json");
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace torch::nn {
+class Module;
+}
+namespace torch::serialize {
+class OutputArchive;
+}
+
+namespace mpq::train {
+
+// A module's parameters and buffers, copied (detached), in module order; restored into
+// the same module (or one built the same way).
+std::vector<at::Tensor> CopyState(const torch::nn::Module& module);
+void RestoreState(torch::nn::Module& module, const std::vector<at::Tensor>& state);
+
+// Writes an archive to `path` via a temporary file and rename.
+absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::string& path);
+absl::Status SaveModule(const torch::nn::Module& module, const std::string& path);
+// The module must have the same parameters and buffers as the one saved.
+absl::Status LoadModule(torch::nn::Module& module, const std::string& path);
+
+absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
+// NotFound when `path` does not exist; DataLoss when it is not valid JSON.
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+
+}  // namespace mpq::train

@@ -1,0 +1,101 @@
+// Every method of the registry, end to end through the runner on the synthetic data
+// set: its row's smoke spec trains, allocates, stores each point with its allocation
+// and finishes; a second call is a cache hit. A new registry row cannot be forgotten
+// here: the test iterates the registry.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "experiments/run_experiment.h"
+#include "experiments/spec.h"
+#include "lib/alloc/method.h"
+#include "lib/alloc/metric_names.h"
+#include "results/store.h"
+
+namespace mpq::experiments {
+namespace {
+
+class MethodsTest : public ::testing::TestWithParam<const alloc::MethodEntry*> {};
+
+std::string TempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(base ? base : "/tmp") + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/results");
+  return dir;
+}
+
+TEST_P(MethodsTest, SmokeSpecRunsEndToEndAndIsStored) {
+  const alloc::MethodEntry& method = *GetParam();
+  nlohmann::json spec = nlohmann::json::parse(method.smoke_spec);
+  ASSERT_TRUE(spec.is_object()) << method.name << ": smoke_spec must be a JSON object";
+  spec["name"] = std::string(method.name) + "_smoke";
+  spec["method"] = method.name;
+  spec["dataset"] = "synthetic";
+  spec["epochs"] = 1;
+  spec["train_subset"] = 96;
+  spec["batch_size"] = 32;
+  spec["validation_fraction"] = 0.2;
+  absl::StatusOr<ExperimentSpec> parsed = ParseSpec(spec.dump(), "smoke_spec");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+
+  const std::string ws = TempDir(method.name);
+  auto store = std::move(*results::ResultStore::Open(ws + "/results/mpqbench.db"));
+  RunnerOptions options;
+  options.workspace = ws;
+  options.code_version = "test";
+  options.threads = 1;
+  options.workers = 0;
+  RunError error;
+  absl::StatusOr<RunSummary> s = RunExperiment(*parsed, *store, options, &error);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->status, "finished");
+  ASSERT_TRUE(s->result.has_value());
+  EXPECT_GT(*s->result->bitops, 0);
+  EXPECT_EQ(store->GetRun(s->run)->status, "finished");
+
+  // Every point has its accuracy and its allocation; the final one is among them.
+  const std::vector<int64_t> points = *store->ListAllocationIterations(s->run);
+  ASSERT_FALSE(points.empty());
+  int point_vals = 0;
+  const absl::StatusOr<std::vector<results::Metric>> metrics = store->GetMetrics(s->run);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  for (const results::Metric& m : *metrics) {
+    point_vals += m.name == alloc::names::PointMetric(alloc::names::kValTop1);
+  }
+  EXPECT_EQ(point_vals, static_cast<int>(points.size()));
+  const nlohmann::json extra = nlohmann::json::parse(s->result->extra_json);
+  EXPECT_NE(std::find(points.begin(), points.end(), extra.at(alloc::names::kExtraFinalPoint).get<int64_t>()),
+            points.end());
+  EXPECT_FALSE(store->GetAllocation(s->run, points.back())->empty());
+
+  absl::StatusOr<RunSummary> again = RunExperiment(*parsed, *store, options, &error);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->status, "cached");
+  EXPECT_EQ(again->run, s->run);
+}
+
+std::vector<const alloc::MethodEntry*> AllMethods() {
+  std::vector<const alloc::MethodEntry*> out;
+  for (const alloc::MethodEntry& m : alloc::Methods()) out.push_back(&m);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, MethodsTest, ::testing::ValuesIn(AllMethods()),
+                         [](const auto& info) { return std::string(info.param->name); });
+
+TEST(MethodRegistryTest, NamesAreUniqueAndUnknownNamesListTheValidOnes) {
+  std::vector<std::string> names = alloc::MethodNames();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  EXPECT_THAT(std::string(alloc::FindMethod("hawq").status().message()),
+              ::testing::HasSubstr("not one of uniform, impq, edmips, random"));
+}
+
+}  // namespace
+}  // namespace mpq::experiments
