@@ -22,13 +22,13 @@ absl::StatusOr<std::unique_ptr<Dataset>> Upcast(absl::StatusOr<std::unique_ptr<T
 const DatasetEntry kDatasets[] = {
     {"fashion_mnist", kFashionMnistDefaultDir, "install Debian's dataset-fashion-mnist (tools/setup.sh does)",
      [](const std::string& dir, Split split) { return Upcast(LoadFashionMnist(dir, split)); },
-     [](int64_t size) { return FashionMnistPipelines(size == 0 ? 28 : size); }},
+     [](int64_t size) { return FashionMnistPipelines(size == 0 ? 28 : size); }, 28, 0},
     {"cifar10", "", kCifar10HowToGet,
      [](const std::string& dir, Split split) { return Upcast(LoadCifar10(dir, split)); },
-     [](int64_t) { return Cifar10Pipelines(); }},
+     [](int64_t) { return Cifar10Pipelines(); }, 32, 32},
     {"imagenet", "", kImageNetHowToGet,
      [](const std::string& dir, Split split) { return Upcast(LoadImageNet(dir, split)); },
-     [](int64_t size) { return size == 0 ? ImageNetPipelines() : ImageNetPipelines(size, size * 8 / 7); }},
+     [](int64_t size) { return size == 0 ? ImageNetPipelines() : ImageNetPipelines(size, size * 8 / 7); }, 1, 0},
     {"synthetic", "", "generated in memory (seed 0): 2048 train / 512 test 1x28x28 images, 10 classes",
      [](const std::string&, Split split) {
        SyntheticOptions o;
@@ -36,7 +36,7 @@ const DatasetEntry kDatasets[] = {
        o.stream = split == Split::kTrain ? 0 : 1;  // same classes, independent examples
        return Upcast(MakeSynthetic(o));
      },
-     [](int64_t size) { return FashionMnistPipelines(size == 0 ? 28 : size); }},
+     [](int64_t size) { return FashionMnistPipelines(size == 0 ? 28 : size); }, 28, 0},
 };
 
 }  // namespace

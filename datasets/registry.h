@@ -27,6 +27,11 @@ struct DatasetEntry {
   // Standard train/eval pipelines; image_size 0 = the dataset's native size
   // (Fashion-MNIST accepts 32 to feed the CIFAR networks).
   Pipelines (*pipelines)(int64_t image_size);
+  // The image sizes those pipelines produce for training and evaluation alike (specs
+  // are checked against them): Fashion-MNIST pads its 28x28 images up to image_size,
+  // CIFAR-10's are 32x32, ImageNet's are resized to any size.
+  int64_t min_image_size;
+  int64_t max_image_size;  // 0 = no maximum
 };
 
 absl::Span<const DatasetEntry> Datasets();

@@ -71,3 +71,14 @@ def paper_table(name, paper, table, dataset, experiments):
                "for f in $(SRCS); do printf '%s' \"$$sep\"; cat \"$$f\"; sep=','; done; printf ']}\\n') > $@"),
     )
     experiment_group(name = name, experiments = experiments)
+
+def all_specs(name):
+    """A filegroup of every experiment()'s spec defined so far in this package (call it last).
+
+    tests/experiments:spec_test parses each, so a target with a bad key fails the tests,
+    not a nightly run.
+    """
+    native.filegroup(
+        name = name,
+        srcs = [":" + r for r in native.existing_rules().keys() if r.endswith("_spec")],
+    )

@@ -75,7 +75,10 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
     r.Fail("model", std::string(m.status().message()));
   }
   s.dataset = r.String("dataset", s.dataset);
-  if (absl::StatusOr<const data::DatasetEntry*> d = data::FindDataset(s.dataset); !d.ok()) {
+  const data::DatasetEntry* dataset = nullptr;
+  if (absl::StatusOr<const data::DatasetEntry*> d = data::FindDataset(s.dataset); d.ok()) {
+    dataset = *d;
+  } else {
     r.Fail("dataset", std::string(d.status().message()));
   }
   s.data_dir = r.String("data_dir", "");
@@ -86,6 +89,15 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
                                       model->min_image_size));
   } else if (model != nullptr && s.image_size % model->image_size_multiple != 0) {
     r.Fail("image_size", absl::StrCat(s.image_size, ": ", s.model, " needs a multiple of ", model->image_size_multiple));
+  }
+  if (dataset != nullptr && (s.image_size < dataset->min_image_size ||
+                             (dataset->max_image_size > 0 && s.image_size > dataset->max_image_size))) {
+    r.Fail("image_size",
+           absl::StrCat(s.image_size, ": the ", s.dataset, " pipelines give images of ",
+                        dataset->max_image_size == dataset->min_image_size
+                            ? absl::StrCat(dataset->min_image_size, " pixels")
+                            : absl::StrCat(dataset->min_image_size, " pixels or more (padded to image_size)"),
+                        " for training and evaluation alike"));
   }
   const std::string method = r.String("method", "uniform");
   if (absl::StatusOr<const alloc::MethodEntry*> m = alloc::FindMethod(method); m.ok()) {

@@ -89,9 +89,23 @@ std::vector<Point> PointsOf(const std::vector<results::Metric>& metrics) {
   return out;
 }
 
-}  // namespace
+// Everything the sections read: every run, the latest (finished) run of each experiment
+// name, the papers' rows, and the finished runs' metrics and points, grouped by network
+// and dataset.
+struct ReportData {
+  std::unique_ptr<results::ResultStore> store;
+  std::vector<RunInfo> runs;
+  std::map<std::string, const RunInfo*> finished, latest;  // by experiment name
+  std::map<std::string, Json> paper_rows;                  // paper row id -> row
+  std::map<std::string, std::string> paper_title;          // paper file stem -> title
+  std::map<std::pair<std::string, std::string>, std::vector<const RunInfo*>> groups;  // (model, dataset)
+  std::map<int64_t, std::vector<Point>> points_of;
+  std::map<int64_t, std::vector<results::Metric>> metrics_of;
+};
 
-absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
+// Reads the store and the paper files into `d` (which must stay where it is: the maps
+// point into d.runs).
+absl::Status LoadReportData(const ReportInputs& in, ReportData& d) {
   std::error_code ec;
   if (!std::filesystem::exists(in.db_path, ec)) {
     return absl::NotFoundError(absl::StrCat("report: no results database at ", in.db_path,
@@ -100,20 +114,20 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
   }
   absl::StatusOr<std::unique_ptr<results::ResultStore>> store = results::ResultStore::Open(in.db_path);
   if (!store.ok()) return store.status();
-  absl::StatusOr<std::vector<results::RunRecord>> records = (*store)->ListRuns();
+  d.store = std::move(*store);
+  absl::StatusOr<std::vector<results::RunRecord>> records = d.store->ListRuns();
   if (!records.ok()) return records.status();
   if (records->empty()) {
     return absl::FailedPreconditionError(absl::StrCat("report: the database ", in.db_path,
                                                       " has no runs yet; run an experiment first"));
   }
-  std::vector<RunInfo> runs;
   for (const results::RunRecord& rec : *records) {
     RunInfo r;
     r.record = rec;
     absl::StatusOr<experiments::ExperimentSpec> spec =
         experiments::ParseStoredSpec(rec.spec_json, absl::StrCat("run ", rec.id));
     if (spec.ok()) r.spec = *spec;
-    absl::StatusOr<std::optional<results::FinalResult>> res = (*store)->GetResult(rec.id);
+    absl::StatusOr<std::optional<results::FinalResult>> res = d.store->GetResult(rec.id);
     if (!res.ok()) return res.status();
     r.result = *res;
     if (r.result) {
@@ -123,24 +137,21 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
         r.extra = Json::object();
       }
     }
-    runs.push_back(std::move(r));
+    d.runs.push_back(std::move(r));
   }
-  std::sort(runs.begin(), runs.end(), [](const RunInfo& a, const RunInfo& b) { return a.record.id < b.record.id; });
-  // The latest finished run of each experiment name, and the latest run of any status.
-  std::map<std::string, const RunInfo*> finished, latest;
-  for (const RunInfo& r : runs) {
-    latest[r.record.name] = &r;
-    if (r.record.status == "finished" && r.result) finished[r.record.name] = &r;
+  std::sort(d.runs.begin(), d.runs.end(), [](const RunInfo& a, const RunInfo& b) { return a.record.id < b.record.id; });
+  // The d.latest d.finished run of each experiment name, and the d.latest run of any status.
+  for (const RunInfo& r : d.runs) {
+    d.latest[r.record.name] = &r;
+    if (r.record.status == "finished" && r.result) d.finished[r.record.name] = &r;
   }
 
   // Papers: id -> row, and file -> title.
-  std::map<std::string, Json> paper_rows;
-  std::map<std::string, std::string> paper_title;
   for (const std::string& f : in.paper_files) {
     absl::StatusOr<Json> p = ReadJsonFile(f);
     if (!p.ok()) return p.status();
     const std::string key = std::filesystem::path(f).stem().string();
-    paper_title[key] = p->value("paper", key);
+    d.paper_title[key] = p->value("paper", key);
     if (!p->contains("rows") || !(*p)["rows"].is_array()) {
       return absl::InvalidArgumentError(absl::StrCat("report: ", f, ": expected a \"rows\" array"));
     }
@@ -150,45 +161,50 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       }
       Json r = row;
       r["source"] = absl::StrCat("experiments/papers/", key, ".json");
-      paper_rows[row["id"].get<std::string>()] = r;
+      d.paper_rows[row["id"].get<std::string>()] = r;
     }
   }
 
-  Document doc;
-  auto heading = [&](int level, std::string text) { doc.Heading(level, std::move(text)); };
-  auto para = [&](std::string text) { doc.Paragraph(std::move(text)); };
-  auto table = [&](std::vector<std::string> header, std::vector<std::vector<std::string>> rows) {
-    doc.Table(std::move(header), std::move(rows));
-  };
-  auto figure = [&](const std::string& file, const std::string& caption, std::string svg) {
-    doc.Figure(file, caption, std::move(svg));
-  };
+  for (const auto& [name, r] : d.finished) d.groups[{r->model(), r->result->dataset}].push_back(r);
+  for (const auto& [name, r] : d.finished) {
+    absl::StatusOr<std::vector<results::Metric>> m = d.store->GetMetrics(r->record.id);
+    if (!m.ok()) return m.status();
+    d.metrics_of[r->record.id] = *m;
+    d.points_of[r->record.id] = PointsOf(*m);
+  }
+  return absl::OkStatus();
+}
 
+// Title, what the database holds, and what the marks mean.
+absl::Status OverviewSection(ReportData& d, const ReportInputs& in, Document& doc) {
   int n_finished = 0, n_failed = 0, n_running = 0;
-  for (const RunInfo& r : runs) {
+  for (const RunInfo& r : d.runs) {
     n_finished += r.record.status == "finished";
     n_failed += r.record.status == "failed";
     n_running += r.record.status == "running" || r.record.status == "interrupted";
   }
-  heading(1, "mpqbench report");
-  para(absl::StrFormat("From `%s`: %d runs (%d finished, %d failed, %d running or interrupted). Every number marked "
+  doc.Heading(1, "mpqbench report");
+  doc.Paragraph(absl::StrFormat("From `%s`: %d runs (%d finished, %d failed, %d running or interrupted). Every number marked "
                        "*ours* is a run in that database (its id is given); every paper number names its source file "
                        "and row id.",
-                       std::filesystem::path(in.db_path).filename().string(), runs.size(), n_finished, n_failed,
+                       std::filesystem::path(in.db_path).filename().string(), d.runs.size(), n_finished, n_failed,
                        n_running));
-  para("Marks: **substitute dataset** = the run used another dataset than the paper; **reduced budget** = fewer "
+  doc.Paragraph("Marks: **substitute dataset** = the run used another dataset than the paper; **reduced budget** = fewer "
        "epochs, fine-tune epochs or training examples than the paper-setting target of the same row.");
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- paper tables
-  heading(2, "Paper tables");
-  if (in.table_files.empty()) para("No paper_table() targets were given.");
+// Each paper table with the paper's rows beside our runs.
+absl::Status PaperTablesSection(ReportData& d, const ReportInputs& in, Document& doc) {
+  doc.Heading(2, "Paper tables");
+  if (in.table_files.empty()) doc.Paragraph("No paper_table() targets were given.");
   const std::vector<std::string> header = {"source", "row", "dataset", "top-1 (%)", "B_w,eff", "B_a,eff",
                                            "C_C (Gbit-OPs)", "BitOps (G)", "weights (KiB)", "run / reference", "marks"};
   for (const std::string& f : in.table_files) {
     absl::StatusOr<Json> t = ReadJsonFile(f);
     if (!t.ok()) return t.status();
     const std::string paper = t->value("paper", ""), tname = t->value("table", ""), tdata = t->value("dataset", "");
-    heading(3, absl::StrCat(paper_title.count(paper) ? paper_title[paper] : paper, " — ", tname, " (`",
+    doc.Heading(3, absl::StrCat(d.paper_title.count(paper) ? d.paper_title[paper] : paper, " — ", tname, " (`",
                             t->value("name", ""), "`)"));
     std::vector<Json> exps;
     std::map<const Json*, int64_t> budget_of;  // each experiment's epoch budget (its method's accounting)
@@ -207,11 +223,11 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     std::vector<std::vector<std::string>> rows;
     for (const std::string& pr : row_order) {
       if (!pr.empty()) {
-        if (!paper_rows.count(pr)) {
+        if (!d.paper_rows.count(pr)) {
           return absl::InvalidArgumentError(absl::StrCat("report: ", f, ": paper row '", pr,
                                                          "' is not in any experiments/papers/*.json"));
         }
-        const Json& p = paper_rows[pr];
+        const Json& p = d.paper_rows[pr];
         auto num = [&](const char* k, const char* fmt) {
           return p.contains(k) && p[k].is_number() ? absl::StrFormat(fmt, p[k].get<double>()) : std::string();
         };
@@ -227,9 +243,9 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       for (const Json& e : exps) {
         if (e.value("paper_row", "") != pr) continue;
         const std::string name = e.value("name", "");
-        const RunInfo* run = finished.count(name) ? finished[name] : nullptr;
+        const RunInfo* run = d.finished.count(name) ? d.finished[name] : nullptr;
         if (run == nullptr) {
-          const RunInfo* any = latest.count(name) ? latest[name] : nullptr;
+          const RunInfo* any = d.latest.count(name) ? d.latest[name] : nullptr;
           rows.push_back({"ours", absl::StrCat("`", name, "`"), e.value("dataset", ""), "", "", "", "", "", "",
                           any ? absl::StrCat("run ", any->record.id, " (", any->record.status, ")") : "not run",
                           ""});
@@ -252,25 +268,18 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
                         absl::StrCat("run ", run->record.id), absl::StrJoin(marks, ", ")});
       }
     }
-    table(header, rows);
+    doc.Table(header, rows);
   }
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- Pareto plots
-  heading(2, "Accuracy vs cost");
-  para("Test top-1 of every finished run (the latest of each experiment) against BitOps and weight size, per network "
+// Test top-1 against BitOps and weight size, per network and dataset, with the Pareto front.
+absl::Status ParetoSection(ReportData& d, Document& doc) {
+  doc.Heading(2, "Accuracy vs cost");
+  doc.Paragraph("Test top-1 of every finished run (the latest of each experiment) against BitOps and weight size, per network "
        "and dataset; iterative methods also show each stored point (line), and the black dashed line is the Pareto "
        "front over all of them.");
-  std::map<std::pair<std::string, std::string>, std::vector<const RunInfo*>> groups;
-  for (const auto& [name, r] : finished) groups[{r->model(), r->result->dataset}].push_back(r);
-  std::map<int64_t, std::vector<Point>> points_of;
-  std::map<int64_t, std::vector<results::Metric>> metrics_of;
-  for (const auto& [name, r] : finished) {
-    absl::StatusOr<std::vector<results::Metric>> m = (*store)->GetMetrics(r->record.id);
-    if (!m.ok()) return m.status();
-    metrics_of[r->record.id] = *m;
-    points_of[r->record.id] = PointsOf(*m);
-  }
-  for (auto& [key, members] : groups) {
+  for (auto& [key, members] : d.groups) {
     std::sort(members.begin(), members.end(),
               [](const RunInfo* a, const RunInfo* b) { return a->record.id < b->record.id; });
     for (const auto& [metric, label, scale, file] :
@@ -287,7 +296,7 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
         Series s;
         s.name = absl::StrCat(r->record.name, " (run ", r->record.id, ")");
         s.color = PaletteColor(color++);
-        for (const Point& p : points_of[r->record.id]) {
+        for (const Point& p : d.points_of[r->record.id]) {
           if (p.values.count(metric) && p.values.count("test_top1")) {
             s.points.emplace_back(p.values.at(metric) / scale, p.values.at("test_top1"));
           }
@@ -319,22 +328,25 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
         }
       }
       if (front.points.size() > 1) c.series.push_back(front);
-      figure(absl::StrCat(file, "_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
+      doc.Figure(absl::StrCat(file, "_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
     }
   }
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- matched BitOps
-  heading(2, "At matched BitOps");
-  para("Every finished run beside each iterative run (IMPQ) of the same network and dataset whose trajectory spans "
+// Every run beside each trajectory's point at no more BitOps.
+absl::Status MatchedBitOpsSection(ReportData& d, Document& doc) {
+  doc.Heading(2, "At matched BitOps");
+  doc.Paragraph("Every finished run beside each iterative run (IMPQ) of the same network and dataset whose trajectory spans "
        "its BitOps: the trajectory's point with the most BitOps not above the run's, so the iterative method is "
        "read at no more compute. Training budgets are each experiment's own (see its spec and the paper tables).");
   bool any_matched = false;
-  for (auto& [key, members] : groups) {
+  for (auto& [key, members] : d.groups) {
     std::vector<std::vector<std::string>> rows;
     for (const RunInfo* t : members) {
       if (!t->spec || !t->spec->method->points_are_models) continue;
       std::vector<const Point*> usable;
-      for (const Point& p : points_of[t->record.id]) {
+      for (const Point& p : d.points_of[t->record.id]) {
         if (p.values.count("bitops") && p.values.count("test_top1")) usable.push_back(&p);
       }
       if (usable.size() < 2) continue;
@@ -370,26 +382,29 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
     }
     if (rows.empty()) continue;
     any_matched = true;
-    heading(3, absl::StrCat(key.first, " on ", key.second));
-    table({"run", "method", "GBitOps", "B_w,eff / B_a,eff", "test top-1", "iterative run at <= its BitOps",
+    doc.Heading(3, absl::StrCat(key.first, " on ", key.second));
+    doc.Table({"run", "method", "GBitOps", "B_w,eff / B_a,eff", "test top-1", "iterative run at <= its BitOps",
            "GBitOps", "B_w,eff / B_a,eff", "test top-1", "difference"},
           std::move(rows));
   }
-  if (!any_matched) para("No finished run lies within an iterative run's BitOps range yet.");
+  if (!any_matched) doc.Paragraph("No finished run lies within an iterative run's BitOps range yet.");
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- bit maps
-  heading(2, "Bit-width maps");
-  para("Per-layer weight bits of the final allocation of every finished run that is not uniform (rows = layers in "
+// Per-layer bits of the final allocation of every run whose method chooses bits.
+absl::Status BitMapSection(ReportData& d, Document& doc) {
+  doc.Heading(2, "Bit-width maps");
+  doc.Paragraph("Per-layer weight bits of the final allocation of every finished run that is not uniform (rows = layers in "
        "network order; a layer-wise group fills its row, kernel-wise groups are one cell per output channel), and "
        "the per-layer summary.");
   int maps = 0;
-  for (const auto& [name, r] : finished) {
+  for (const auto& [name, r] : d.finished) {
     if (!r->spec || !r->spec->method->chooses_bits) continue;
-    absl::StatusOr<std::vector<int64_t>> its = (*store)->ListAllocationIterations(r->record.id);
+    absl::StatusOr<std::vector<int64_t>> its = d.store->ListAllocationIterations(r->record.id);
     if (!its.ok()) return its.status();
     if (its->empty()) continue;
     const int64_t final_point = r->extra.value(names::kExtraFinalPoint, its->back());
-    absl::StatusOr<std::vector<results::GroupBits>> a = (*store)->GetAllocation(r->record.id, final_point);
+    absl::StatusOr<std::vector<results::GroupBits>> a = d.store->GetAllocation(r->record.id, final_point);
     if (!a.ok()) return a.status();
     std::vector<BitMapRow> map_rows;
     std::vector<std::vector<std::string>> summary;
@@ -406,22 +421,25 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       summary.push_back({absl::StrCat("`", row.label, "`"), absl::StrCat(row.bits.size()), absl::StrCat(*mn),
                          absl::StrFormat("%.2f", mean), absl::StrCat(*mx)});
     }
-    heading(3, absl::StrFormat("`%s`, run %d, point %d", name, r->record.id, final_point));
-    figure(absl::StrFormat("bitmap_run%d.svg", r->record.id),
+    doc.Heading(3, absl::StrFormat("`%s`, run %d, point %d", name, r->record.id, final_point));
+    doc.Figure(absl::StrFormat("bitmap_run%d.svg", r->record.id),
            absl::StrFormat("weight and activation bits of run %d at point %d", r->record.id, final_point),
            RenderBitMap(absl::StrFormat("%s (run %d), point %d", name, r->record.id, final_point), map_rows));
-    table({"layer", "groups", "min bits", "mean bits", "max bits"}, summary);
+    doc.Table({"layer", "groups", "min bits", "mean bits", "max bits"}, summary);
     ++maps;
   }
-  if (maps == 0) para("No finished mixed-precision run yet (uniform runs have every group at the spec's bits).");
+  if (maps == 0) doc.Paragraph("No finished mixed-precision run yet (uniform runs have every group at the spec's bits).");
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- trajectories
-  heading(2, "Iterative methods: accuracy vs bits");
+// Accuracy and cost at every point of runs with more than one point.
+absl::Status TrajectorySection(ReportData& d, Document& doc) {
+  doc.Heading(2, "Iterative methods: accuracy vs bits");
   int trajectories = 0;
-  for (const auto& [name, r] : finished) {
-    const std::vector<Point>& pts = points_of[r->record.id];
+  for (const auto& [name, r] : d.finished) {
+    const std::vector<Point>& pts = d.points_of[r->record.id];
     if (pts.size() < 2) continue;
-    heading(3, absl::StrFormat("`%s`, run %d", name, r->record.id));
+    doc.Heading(3, absl::StrFormat("`%s`, run %d", name, r->record.id));
     std::vector<std::vector<std::string>> rows;
     Chart c;
     c.title = absl::StrFormat("%s (run %d): top-1 vs B_w,eff", name, r->record.id);
@@ -440,25 +458,28 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       if (p.values.count("bw_eff") && p.values.count("test_top1")) test.points.emplace_back(p.values.at("bw_eff"), p.values.at("test_top1"));
     }
     c.series = {val, test};
-    figure(absl::StrFormat("trajectory_run%d.svg", r->record.id), c.title, RenderChart(c));
-    table({"point", "val top-1", "test top-1", "B_w,eff", "B_a,eff", "C_C (Gbit-OPs)", "CR"}, rows);
+    doc.Figure(absl::StrFormat("trajectory_run%d.svg", r->record.id), c.title, RenderChart(c));
+    doc.Table({"point", "val top-1", "test top-1", "B_w,eff", "B_a,eff", "C_C (Gbit-OPs)", "CR"}, rows);
     if (r->extra.contains(names::kExtraAllocatorDetails) &&
         r->extra[names::kExtraAllocatorDetails].contains(names::kDetailsStopReason)) {
-      para(absl::StrCat("Stopped: ", r->extra[names::kExtraAllocatorDetails][names::kDetailsStopReason].get<std::string>(),
+      doc.Paragraph(absl::StrCat("Stopped: ", r->extra[names::kExtraAllocatorDetails][names::kDetailsStopReason].get<std::string>(),
                         "."));
     }
     ++trajectories;
   }
-  if (trajectories == 0) para("No finished run with more than one point yet.");
+  if (trajectories == 0) doc.Paragraph("No finished run with more than one point yet.");
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- soft architectures
-  heading(2, "Differentiable search: soft architecture by epoch");
+// A differentiable search's expected bits per layer by search epoch.
+absl::Status SoftArchitectureSection(ReportData& d, Document& doc) {
+  doc.Heading(2, "Differentiable search: soft architecture by epoch");
   int searches = 0;
-  for (const auto& [name, r] : finished) {
+  for (const auto& [name, r] : d.finished) {
     // alpha:<layer>:w<b> / a<b> = softmax probability of candidate b at search epoch (step).
     std::map<std::string, std::map<int64_t, std::pair<double, double>>> expected;  // layer -> epoch -> (E[b_w], E[b_a])
     std::set<int64_t> epochs;
-    for (const results::Metric& m : metrics_of[r->record.id]) {
+    for (const results::Metric& m : d.metrics_of[r->record.id]) {
       std::string layer;
       bool is_weight = false;
       int64_t bits = 0;
@@ -469,8 +490,8 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       epochs.insert(m.step);
     }
     if (expected.empty()) continue;
-    heading(3, absl::StrFormat("`%s`, run %d", name, r->record.id));
-    para("Expected bits E[b] = sum_i softmax(alpha)_i b_i per searched layer after each search epoch, weights / "
+    doc.Heading(3, absl::StrFormat("`%s`, run %d", name, r->record.id));
+    doc.Paragraph("Expected bits E[b] = sum_i softmax(alpha)_i b_i per searched layer after each search epoch, weights / "
          "activations (the activation entry is the layer's input quantizer).");
     std::vector<std::string> head = {"layer"};
     for (int64_t e : epochs) head.push_back(absl::StrCat("epoch ", e));
@@ -494,14 +515,17 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       }
       rows.push_back(std::move(row));
     }
-    table(head, rows);
+    doc.Table(head, rows);
     ++searches;
   }
-  if (searches == 0) para("No finished run with a differentiable search yet.");
+  if (searches == 0) doc.Paragraph("No finished run with a differentiable search yet.");
+  return absl::OkStatus();
+}
 
-  // ---------------------------------------------------------------- training curves
-  heading(2, "Training curves");
-  for (auto& [key, members] : groups) {
+// Validation top-1 by epoch, per network and dataset.
+absl::Status TrainingCurvesSection(ReportData& d, Document& doc) {
+  doc.Heading(2, "Training curves");
+  for (auto& [key, members] : d.groups) {
     Chart c;
     c.title = absl::StrCat(key.first, " on ", key.second, ": validation top-1 by epoch");
     c.x_label = "epoch";
@@ -514,15 +538,30 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
       s.line = true;
       s.marker = 2;
       std::map<double, double> by_epoch;  // a resumed epoch written twice keeps the last
-      for (const results::Metric& m : metrics_of[r->record.id]) {
+      for (const results::Metric& m : d.metrics_of[r->record.id]) {
         if (m.name == names::kValTop1) by_epoch[m.epoch] = m.value;
       }
       for (const auto& [e, val] : by_epoch) s.points.emplace_back(e, val);
       if (!s.points.empty()) c.series.push_back(std::move(s));
     }
-    figure(absl::StrCat("curves_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
+    doc.Figure(absl::StrCat("curves_", Slug(key.first), "_", Slug(key.second), ".svg"), c.title, RenderChart(c));
   }
+  return absl::OkStatus();
+}
 
+}  // namespace
+
+absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
+  ReportData d;
+  if (absl::Status s = LoadReportData(in, d); !s.ok()) return s;
+  Document doc;
+  for (const auto& section : {OverviewSection, PaperTablesSection}) {
+    if (absl::Status s = section(d, in, doc); !s.ok()) return s;
+  }
+  for (const auto& section : {ParetoSection, MatchedBitOpsSection, BitMapSection, TrajectorySection,
+                              SoftArchitectureSection, TrainingCurvesSection}) {
+    if (absl::Status s = section(d, doc); !s.ok()) return s;
+  }
   Report report;
   report.markdown = doc.ToMarkdown();
   report.html = doc.ToHtml("mpqbench report");

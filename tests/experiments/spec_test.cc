@@ -4,6 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+
 #include "lib/alloc/edmips.h"
 #include "lib/alloc/impq.h"
 
@@ -44,6 +50,10 @@ TEST(SpecTest, ErrorsNameTheFileTheKeyAndWhatIsValid) {
   EXPECT_THAT(Error(R"({"name": "a", "model": "alexnet", "image_size": 32})"),
               HasSubstr("\"image_size\": 32 is too small for alexnet: expected >= 63"));
   EXPECT_THAT(Error(R"({"name": "a", "model": "vgg_small", "image_size": 36})"), HasSubstr("a multiple of 8"));
+  EXPECT_THAT(Error(R"({"name": "a", "model": "vgg_small", "image_size": 16})"),
+              HasSubstr("\"image_size\": 16: the fashion_mnist pipelines give images of 28 pixels or more"));
+  EXPECT_THAT(Error(R"({"name": "a", "dataset": "cifar10", "image_size": 64})"),
+              HasSubstr("the cifar10 pipelines give images of 32 pixels"));
   EXPECT_THAT(Error(R"({"name": "a", "weight_quantizer": "hwgq", "weight_bits": 8})"),
               HasSubstr("its step constants exist for 1..4 bits"));
 }
@@ -130,6 +140,23 @@ TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
   EXPECT_EQ(SpecHash(a, "v1").size(), 16u);
   // Canonical JSON round-trips.
   EXPECT_EQ(SpecToJson(*ParseSpec(SpecToJson(a), "x")), SpecToJson(a));
+}
+
+// Every experiment() target's spec (//experiments:all_specs) parses: a bad key in
+// experiments/BUILD fails here, not in a nightly run.
+TEST(SpecTest, EveryExperimentTargetParses) {
+  int specs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("experiments")) {
+    const std::string path = entry.path().string();
+    if (entry.path().extension() != ".json" || absl::EndsWith(path, ".table.json")) continue;
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<ExperimentSpec> s = ParseSpec(text.str(), path);
+    EXPECT_TRUE(s.ok()) << s.status();
+    ++specs;
+  }
+  EXPECT_GE(specs, 38);  // experiments/BUILD defines 38 experiment() targets today
 }
 
 }  // namespace
