@@ -104,7 +104,8 @@ absl::StatusOr<Allocation> AllocationFromJson(const std::string& text, const std
     }
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(
-        absl::StrCat(source, " is not a valid allocation (delete it, or run with --force, to start over): ", e.what()));
+        absl::StrCat(source, " is not a valid allocation (delete it, or the run's checkpoint directory, to start over): ",
+                     e.what()));
   }
   return a;
 }

@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -19,11 +17,6 @@ namespace mpq::alloc {
 namespace {
 
 using Json = nlohmann::json;
-
-absl::Status SaveModel(torch::nn::Module& model, const std::string& path) { return train::SaveModule(model, path); }
-absl::Status LoadModel(torch::nn::Module& model, const std::string& path) { return train::LoadModule(model, path); }
-absl::Status WriteJson(const std::string& path, const Json& j) { return train::WriteJsonFile(path, j); }
-absl::StatusOr<Json> ReadJson(const std::string& path) { return train::ReadJsonFile(path); }
 
 }  // namespace
 
@@ -131,12 +124,12 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
                         {"max_iterations", o.max_iterations}};
   Json state = {{"done", -1}, {"base_val_top1", 0.0}, {"stopped", false}, {"final", 0}, {"reason", ""}};
   if (persistent && std::filesystem::exists(path("state.json"), ec)) {
-    absl::StatusOr<Json> s = ReadJson(path("state.json"));
+    absl::StatusOr<Json> s = train::ReadJsonFile(path("state.json"));
     if (!s.ok()) return s.status();
     state = *s;
-    if (absl::Status st = LoadModel(model, point_path(state["done"].get<int64_t>())); !st.ok()) return st;
+    if (absl::Status st = train::LoadModule(model, point_path(state["done"].get<int64_t>())); !st.ok()) return st;
   }
-  auto save_state = [&]() { return persistent ? WriteJson(path("state.json"), state) : absl::OkStatus(); };
+  auto save_state = [&]() { return persistent ? train::WriteJsonFile(path("state.json"), state) : absl::OkStatus(); };
   auto report = [&](const AllocationPoint& p) { return ctx.on_point ? ctx.on_point(p) : absl::OkStatus(); };
 
   AllocatorResult result;
@@ -146,7 +139,7 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
     if (!p0.ok()) return p0.status();
     if (absl::Status s = report(*p0); !s.ok()) return s;
     if (persistent) {
-      if (absl::Status s = SaveModel(model, point_path(0)); !s.ok()) return s;
+      if (absl::Status s = train::SaveModule(model, point_path(0)); !s.ok()) return s;
     }
     state["done"] = 0;
     state["base_val_top1"] = p0->val_top1;
@@ -167,8 +160,8 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
     if (persistent) std::filesystem::create_directories(dir, ec);
     std::string note;
     if (persistent && std::filesystem::exists(dir + "/reduced.pt", ec)) {
-      if (absl::Status s = LoadModel(model, dir + "/reduced.pt"); !s.ok()) return s;
-      absl::StatusOr<Json> r = ReadJson(dir + "/reduced.json");
+      if (absl::Status s = train::LoadModule(model, dir + "/reduced.pt"); !s.ok()) return s;
+      absl::StatusOr<Json> r = train::ReadJsonFile(dir + "/reduced.json");
       if (!r.ok()) return r.status();
       note = (*r)["note"].get<std::string>();
     } else {
@@ -186,8 +179,8 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
       note = absl::StrFormat("iteration %d: lowered %d weight and %d activation groups (%s metric, %d examples, %.1f s)",
                              i, lowered->first, lowered->second, Name(o.metric), sens->examples, sens->seconds);
       if (persistent) {
-        if (absl::Status s = SaveModel(model, dir + "/reduced.pt"); !s.ok()) return s;
-        if (absl::Status s = WriteJson(dir + "/reduced.json", Json{{"note", note}}); !s.ok()) return s;
+        if (absl::Status s = train::SaveModule(model, dir + "/reduced.pt"); !s.ok()) return s;
+        if (absl::Status s = train::WriteJsonFile(dir + "/reduced.json", Json{{"note", note}}); !s.ok()) return s;
       }
     }
     if (ctx.training.progress) {
@@ -231,7 +224,7 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
     if (!p.ok()) return p.status();
     if (absl::Status s = report(*p); !s.ok()) return s;
     if (persistent) {
-      if (absl::Status s = SaveModel(model, point_path(i)); !s.ok()) return s;
+      if (absl::Status s = train::SaveModule(model, point_path(i)); !s.ok()) return s;
     }
     state["done"] = i;
     const double drop = state["base_val_top1"].get<double>() - p->val_top1;
@@ -255,7 +248,7 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
   const int64_t final_point = state["final"].get<int64_t>();
   if (final_point != state["done"].get<int64_t>()) {
     if (!persistent) return absl::FailedPreconditionError("impq: reverting to an earlier iteration needs a state_dir");
-    if (absl::Status s = LoadModel(model, point_path(final_point)); !s.ok()) return s;
+    if (absl::Status s = train::LoadModule(model, point_path(final_point)); !s.ok()) return s;
   }
   result.completed = true;
   result.final_point = final_point;

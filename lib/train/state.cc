@@ -55,7 +55,7 @@ absl::Status LoadModule(torch::nn::Module& module, const std::string& path) {
     module.load(archive);
   } catch (const c10::Error& e) {
     return absl::DataLossError(absl::StrCat("cannot load ", path,
-                                            " (delete the run's state directory, or run with --force, to restart): ",
+                                            " (delete it, or the run's checkpoint directory, to start over): ",
                                             e.what_without_backtrace()));
   }
   return absl::OkStatus();
