@@ -38,7 +38,7 @@ for t in "${tables[@]}"; do
   done
 done
 echo "nightly: ${#specs[@]} experiments from ${#tables[@]} tables ($(date -u +%FT%TZ))"
-"$run" --spec="$(IFS=,; echo "${specs[*]}")" --skip_missing_data "${run_args[@]}"
+"$run" --skip_missing_data "${run_args[@]}" "${specs[@]}"
 run_rc=$?
 tables_arg="$(IFS=,; echo "${tables[*]}")"
 "$render" --tables="$tables_arg" "${render_args[@]}"

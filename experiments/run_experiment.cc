@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <exception>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -370,14 +371,24 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
     (void)store.MarkRun(run.id, results::RunStatus::kFailed, std::string(s.message()));
     return s;
   };
-  if (absl::Status s = MakeLoaders(run); !s.ok()) return fail(s);
-  if (absl::Status s = BuildModel(run); !s.ok()) return fail(s);
-  if (absl::Status s = TrainStartingModel(run); !s.ok()) return fail(s);
+  // From here on the run row exists: whatever goes wrong, by status or by exception
+  // (LibTorch's c10::Error, std::bad_alloc, ...), ends it as failed with the message.
   std::string allocator_name;
-  absl::StatusOr<alloc::AllocatorResult> allocated = RunAllocator(run, &allocator_name);
-  if (!allocated.ok()) return fail(allocated.status());
-  absl::StatusOr<results::FinalResult> result = Evaluate(run, *allocated, allocator_name);
-  if (!result.ok()) return fail(result.status());
+  absl::StatusOr<alloc::AllocatorResult> allocated = absl::UnknownError("not run");
+  absl::StatusOr<results::FinalResult> result = absl::UnknownError("not run");
+  try {
+    if (absl::Status s = MakeLoaders(run); !s.ok()) return fail(s);
+    if (absl::Status s = BuildModel(run); !s.ok()) return fail(s);
+    if (absl::Status s = TrainStartingModel(run); !s.ok()) return fail(s);
+    allocated = RunAllocator(run, &allocator_name);
+    if (!allocated.ok()) return fail(allocated.status());
+    result = Evaluate(run, *allocated, allocator_name);
+    if (!result.ok()) return fail(result.status());
+  } catch (const c10::Error& e) {
+    return fail(absl::InternalError(absl::StrCat(spec.name, ": ", e.what_without_backtrace())));
+  } catch (const std::exception& e) {
+    return fail(absl::InternalError(absl::StrCat(spec.name, ": ", e.what())));
+  }
   if (absl::Status s = store.FinishRun(run.id, *result); !s.ok()) return s;
 
   RunSummary summary;

@@ -9,5 +9,5 @@ while [[ $# -gt 0 && "$1" != -* ]]; do
   specs+=("$(pwd)/$1")
   shift
 done
-IFS=,
-exec "$runner" --spec="${specs[*]}" "$@"
+# Flags first, then the spec files as arguments (a path may contain commas).
+exec "$runner" "$@" "${specs[@]}"

@@ -86,20 +86,25 @@ void PrintTable(const std::vector<RunSummary>& rows, const std::string& db) {
 
 int main(int argc, char** argv) {
   mpq::runtime::TuneMallocForRepeatedLargeAllocations();
-  absl::SetProgramUsageMessage("run --spec=FILE[,FILE...] [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force]");
+  absl::SetProgramUsageMessage(
+      "run [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force] SPEC_FILE... (or --spec=FILE[,FILE...])");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1) {
-    absl::FPrintF(stderr, "run: unexpected argument '%s'; usage: %s\n", rest[1], absl::ProgramUsageMessage());
-    return 2;
-  }
-  const std::vector<std::string> spec_files = absl::GetFlag(FLAGS_spec);
+  // Spec files as arguments (any path, commas included) and/or the --spec list.
+  std::vector<std::string> spec_files = absl::GetFlag(FLAGS_spec);
+  for (size_t i = 1; i < rest.size(); ++i) spec_files.emplace_back(rest[i]);
   if (spec_files.empty()) {
-    absl::FPrintF(stderr, "run: no --spec given; usage: %s\n", absl::ProgramUsageMessage());
+    absl::FPrintF(stderr, "run: no spec file given; usage: %s\n", absl::ProgramUsageMessage());
     return 2;
   }
   const std::string workspace = mpq::experiments::Workspace();
   std::vector<mpq::experiments::ExperimentSpec> specs;
   for (const std::string& file : spec_files) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {  // a FIFO or device would block or never end
+      absl::FPrintF(stderr, "run: spec file %s: %s\n", file,
+                    std::filesystem::exists(file, ec) ? "not a regular file" : "no such file");
+      return 2;
+    }
     std::ifstream in(file);
     if (!in) {
       absl::FPrintF(stderr, "run: cannot read spec file %s\n", file);

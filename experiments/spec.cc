@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <vector>
@@ -112,6 +113,13 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
   s.quant.act_quantizer = *nn::ParseActQuantizer(r.OneOf("act_quantizer", "none", nn::ActQuantizerNames()));
   ReadBits(r, "act_bits", &s.quant.act_bits, s.quant.act_quantizer == nn::ActQuantizer::kHwgq);
   s.quant.quantize_first_and_last = r.Bool("quantize_first_and_last", true);
+  // Bits without a quantizer would be recorded (and costed) but never applied.
+  if (s.quant.weight_quantizer == nn::WeightQuantizer::kNone && s.quant.weight_bits != nn::kFullPrecision) {
+    r.Fail("weight_bits", absl::StrCat(s.quant.weight_bits, " bits with weight_quantizer none: set a quantizer, or 32"));
+  }
+  if (s.quant.act_quantizer == nn::ActQuantizer::kNone && s.quant.act_bits != nn::kFullPrecision) {
+    r.Fail("act_bits", absl::StrCat(s.quant.act_bits, " bits with act_quantizer none: set a quantizer (e.g. pact), or 32"));
+  }
   s.epochs = r.Integer("epochs", s.epochs, 1, 1000000);
   s.batch_size = r.Integer("batch_size", s.batch_size, 1, 1 << 20);
   s.optimizer = *train::ParseOptimizer(r.OneOf("optimizer", "sgd", train::OptimizerNames()));
@@ -139,12 +147,38 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
   return s;
 }
 
+// Parses JSON text, refusing a key that appears twice in one object (nlohmann keeps
+// the last silently, so `"epochs": -1, "epochs": 1` would pass) and nesting deeper
+// than a spec can have (a deep value would overflow the stack when printed).
 absl::StatusOr<Json> ParseJson(const std::string& text, const std::string& source) {
+  constexpr int kMaxDepth = 64;
+  std::vector<std::vector<std::string>> keys;  // per open object
+  std::string error;
+  auto check = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    if (!error.empty()) return true;
+    if (depth > kMaxDepth) {
+      error = absl::StrCat("nested deeper than ", kMaxDepth, " levels");
+    } else if (event == Json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == Json::parse_event_t::object_end && !keys.empty()) {
+      keys.pop_back();
+    } else if (event == Json::parse_event_t::key && !keys.empty()) {
+      const std::string key = parsed.get<std::string>();
+      if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end()) {
+        error = absl::StrCat("\"", key, "\" is given twice in one object");
+      }
+      keys.back().push_back(key);
+    }
+    return true;
+  };
+  Json j;
   try {
-    return Json::parse(text);
+    j = Json::parse(text, check);
   } catch (const Json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", e.what()));
   }
+  if (!error.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": ", error));
+  return j;
 }
 
 }  // namespace

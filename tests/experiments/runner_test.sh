@@ -16,6 +16,16 @@ out=$("$run" --spec="$(spec bad '{"name":"bad","epoch":3}')" 2>&1); rc=$?
 grep -q '"epoch": unknown key; valid keys:' <<<"$out" || fail "unclear invalid-spec message: $out"
 [[ ! -e "$db" ]] || fail "an invalid spec created the database"
 
+# 1b. A spec path that is a FIFO is refused at once (opening it would block forever); a
+#     path with a comma is one file when given as an argument.
+mkfifo "$TEST_TMPDIR/fifo.json"
+out=$(timeout 20 "$run" "$TEST_TMPDIR/fifo.json" 2>&1); rc=$?
+[[ $rc -eq 2 ]] && grep -q "fifo.json: not a regular file" <<<"$out" || fail "FIFO spec: exit $rc: $out"
+mkdir -p "$TEST_TMPDIR/a,b"
+echo '{"name":"comma","epoch":3}' > "$TEST_TMPDIR/a,b/c.json"
+out=$("$run" "$TEST_TMPDIR/a,b/c.json" 2>&1); rc=$?
+[[ $rc -eq 2 ]] && grep -q 'a,b/c.json: "epoch": unknown key' <<<"$out" || fail "comma in spec path: exit $rc: $out"
+
 # 2. Unusable database path.
 out=$("$run" --spec="$(spec ok '{"name":"ok","dataset":"synthetic"}')" --db=/nonexistent/dir/x.db 2>&1); rc=$?
 [[ $rc -eq 2 ]] || fail "bad db path exited $rc"

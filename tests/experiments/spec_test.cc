@@ -6,7 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 
@@ -54,6 +57,16 @@ TEST(SpecTest, ErrorsNameTheFileTheKeyAndWhatIsValid) {
               HasSubstr("\"image_size\": 16: the fashion_mnist pipelines give images of 28 pixels or more"));
   EXPECT_THAT(Error(R"({"name": "a", "dataset": "cifar10", "image_size": 64})"),
               HasSubstr("the cifar10 pipelines give images of 32 pixels"));
+  EXPECT_THAT(Error(R"({"name": "a", "epochs": -1, "epochs": 1})"), HasSubstr("\"epochs\" is given twice"));
+  EXPECT_THAT(Error(std::string(100000, '[') + std::string(100000, ']')), HasSubstr("nested deeper than 64"));
+  EXPECT_THAT(Error(R"({"name": "a", "lr": 1e999})"), HasSubstr("not valid JSON"));
+  EXPECT_THAT(Error(R"({"name": "a", "batch_size": 1e12})"), HasSubstr("\"batch_size\": expected a number without"));
+  EXPECT_THAT(Error(R"({"name": "a", "batch_size": 9223372036854775807})"), HasSubstr("must be an integer in [1,"));
+  EXPECT_THAT(Error(R"({"name": "a", "weight_decay": -1e-4})"), HasSubstr("\"weight_decay\": -0.0001 is out of range"));
+  EXPECT_THAT(Error(R"({"name": "a", "momentum": -1})"), HasSubstr("\"momentum\": -1 is out of range"));
+  EXPECT_THAT(Error(R"({"name": "a", "weight_quantizer": "none", "weight_bits": 4})"),
+              HasSubstr("4 bits with weight_quantizer none"));
+  EXPECT_THAT(Error(R"({"name": "a", "act_bits": 4})"), HasSubstr("4 bits with act_quantizer none"));
   EXPECT_THAT(Error(R"({"name": "a", "weight_quantizer": "hwgq", "weight_bits": 8})"),
               HasSubstr("its step constants exist for 1..4 bits"));
 }
@@ -142,9 +155,17 @@ TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
   EXPECT_EQ(SpecToJson(*ParseSpec(SpecToJson(a), "x")), SpecToJson(a));
 }
 
-// Every experiment() target's spec (//experiments:all_specs) parses: a bad key in
-// experiments/BUILD fails here, not in a nightly run.
+// Every experiment() target's spec (//experiments:all_specs) parses and names a
+// published row that exists: a bad key in experiments/BUILD fails here, not in a
+// nightly run.
 TEST(SpecTest, EveryExperimentTargetParses) {
+  std::set<std::string> paper_rows;  // the published rows of experiments/papers/*.json
+  for (const auto& entry : std::filesystem::directory_iterator("experiments/papers")) {
+    std::ifstream in(entry.path());
+    const nlohmann::json paper = nlohmann::json::parse(in);
+    for (const auto& row : paper.at("rows")) paper_rows.insert(row.at("id").get<std::string>());
+  }
+  ASSERT_FALSE(paper_rows.empty());
   int specs = 0;
   for (const auto& entry : std::filesystem::directory_iterator("experiments")) {
     const std::string path = entry.path().string();
@@ -154,6 +175,10 @@ TEST(SpecTest, EveryExperimentTargetParses) {
     text << in.rdbuf();
     absl::StatusOr<ExperimentSpec> s = ParseSpec(text.str(), path);
     EXPECT_TRUE(s.ok()) << s.status();
+    if (s.ok() && !s->paper_row.empty()) {
+      EXPECT_TRUE(paper_rows.count(s->paper_row)) << path << ": paper_row '" << s->paper_row
+                                                  << "' is in no experiments/papers/*.json";
+    }
     ++specs;
   }
   EXPECT_GE(specs, 38);  // experiments/BUILD defines 38 experiment() targets today
