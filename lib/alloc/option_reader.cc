@@ -45,8 +45,6 @@ const nlohmann::json* OptionReader::Find(const char* key) {
 
 const nlohmann::json* OptionReader::Object(const char* key) { return Find(key); }
 
-bool OptionReader::Has(const char* key) const { return object_ != nullptr && object_->contains(key); }
-
 void OptionReader::Fail(const std::string& key, const std::string& message) {
   if (error_.empty()) error_ = absl::StrCat("\"", prefix_, key, "\": ", message);
 }

@@ -42,7 +42,6 @@ class OptionReader {
   bool Bool(const char* key, bool fallback);
   std::string String(const char* key, const std::string& fallback);
   std::string OneOf(const char* key, const std::string& fallback, const std::vector<std::string>& valid);
-  bool Has(const char* key) const;
   // The value under `key` as it is (nullptr when absent), marked as a known key.
   const nlohmann::json* Object(const char* key);
 
