@@ -112,7 +112,7 @@ absl::Status LoadReportData(const ReportInputs& in, ReportData& d) {
                                             "; run an experiment first (e.g. bazel run //experiments:quickstart) or "
                                             "pass --db=<path>"));
   }
-  absl::StatusOr<std::unique_ptr<results::ResultStore>> store = results::ResultStore::Open(in.db_path);
+  absl::StatusOr<std::unique_ptr<results::ResultStore>> store = results::ResultStore::OpenReadOnly(in.db_path);
   if (!store.ok()) return store.status();
   d.store = std::move(*store);
   absl::StatusOr<std::vector<results::RunRecord>> records = d.store->ListRuns();

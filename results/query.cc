@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "query: no results database at %s (run an experiment first, or pass --db)\n", path);
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<mpq::results::ResultStore>> store = mpq::results::ResultStore::Open(path);
+  absl::StatusOr<std::unique_ptr<mpq::results::ResultStore>> store = mpq::results::ResultStore::OpenReadOnly(path);
   absl::Status status = store.status();
   if (status.ok()) {
     const std::string command = args[1];

@@ -2,12 +2,15 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace mpq::results {
 namespace {
@@ -63,6 +66,24 @@ CREATE TABLE checkpoints(
   path TEXT NOT NULL,
   created_at REAL NOT NULL,
   PRIMARY KEY (run_id, epoch)
+);
+)sql",
+    // 1 -> 2: one value per (run, metric, step), so a replayed epoch or point overwrites
+    // instead of duplicating (duplicates stored by earlier builds' resumes are dropped,
+    // the first kept); the database's identity (checkpoints belong to one database);
+    // the dataset fingerprint of each run; the file digest cache behind it.
+    R"sql(
+DELETE FROM metrics WHERE rowid NOT IN (SELECT MIN(rowid) FROM metrics GROUP BY run_id, name, step);
+DROP INDEX metrics_by_run;
+CREATE UNIQUE INDEX metrics_key ON metrics(run_id, name, step);
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta(key, value) VALUES ('database_id', lower(hex(randomblob(8))));
+ALTER TABLE runs ADD COLUMN data_fingerprint TEXT NOT NULL DEFAULT '';
+CREATE TABLE file_digests(
+  path TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  digest TEXT NOT NULL
 );
 )sql",
 };
@@ -138,11 +159,112 @@ RunRecord ReadRun(const Statement& s) {
   r.error = s.Text(9);
   r.created_at = s.Double(10);
   r.finished_at = s.OptionalDouble(11);
+  r.data_fingerprint = s.Text(12);
   return r;
 }
 
 constexpr char kRunColumns[] =
-    "id, name, spec_json, spec_hash, code_version, seed, host, device, status, error, created_at, finished_at";
+    "id, name, spec_json, spec_hash, code_version, seed, host, device, status, error, created_at, finished_at, "
+    "data_fingerprint";
+
+// A path as an SQLite URI (file:...?immutable=1), escaping what URIs reserve.
+std::string FileUri(const std::string& path, const char* query) {
+  std::string uri = "file:";
+  for (unsigned char c : std::filesystem::absolute(path).string()) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+      uri += absl::StrFormat("%%%02X", c);
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  return uri + "?" + query;
+}
+
+// What a database file is, found without writing to it.
+struct Inspection {
+  int64_t application_id = 0, user_version = 0;
+  std::vector<std::string> tables;
+  std::string quick_check;  // "ok" when healthy
+};
+
+// Opens `path` read-only (immutable when `immutable`: no locks, no -shm, for read-only
+// media) and inspects it. Fails with sqlite's message when it is not a database.
+absl::StatusOr<Inspection> Inspect(const std::string& path, bool immutable, sqlite3** keep) {
+  sqlite3* db = nullptr;
+  const std::string name = immutable ? FileUri(path, "immutable=1") : path;
+  int rc = sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  auto fail = [&](const std::string& what) -> absl::Status {
+    const int code = db ? sqlite3_errcode(db) : rc;
+    const std::string message = absl::StrCat("results database ", path, ": ", what, " (",
+                                             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), ")");
+    sqlite3_close(db);
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+      return absl::DataLossError(absl::StrCat(message, "; it is not a database or it is damaged: nothing was written; "
+                                              "restore it from a backup, salvage it with `sqlite3 ", path,
+                                              " .recover`, or pass --db a new path"));
+    }
+    if (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_PERM) return absl::PermissionDeniedError(message);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(message + "; locked by another process");
+    return absl::InternalError(message);
+  };
+  if (rc != SQLITE_OK) return fail("cannot open");
+  sqlite3_busy_timeout(db, 30000);
+  Inspection in;
+  {
+    Statement s(db, "PRAGMA application_id");
+    if (!s.ok() || !s.Step()) return fail("cannot read its header");
+    in.application_id = s.Int(0);
+  }
+  {
+    Statement s(db, "PRAGMA user_version");
+    if (!s.ok() || !s.Step()) return fail("cannot read its header");
+    in.user_version = s.Int(0);
+  }
+  {
+    Statement s(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    while (s.Step()) in.tables.push_back(s.Text(0));
+    if (!s.ok() || s.rc() != SQLITE_OK) return fail("cannot list its tables");
+  }
+  {
+    Statement s(db, "PRAGMA quick_check");
+    std::vector<std::string> problems;
+    while (s.Step()) problems.push_back(s.Text(0));
+    if (!s.ok() || s.rc() != SQLITE_OK) return fail("cannot check its integrity");
+    in.quick_check = absl::StrJoin(problems, "; ");
+  }
+  if (keep != nullptr) {
+    *keep = db;
+  } else {
+    sqlite3_close(db);
+  }
+  return in;
+}
+
+// Ours (our application id), an mpqbench database from before the id (schema 1 with
+// our tables), or an empty file: anything else is refused, and left untouched.
+absl::Status CheckOwnership(const std::string& path, const Inspection& in) {
+  if (in.quick_check != "ok") {
+    return absl::DataLossError(absl::StrCat("results database ", path, " is damaged (quick_check: ",
+                                            in.quick_check.substr(0, 300), "); restore it from a backup, or "
+                                            "salvage it with `sqlite3 ", path, " .recover`; nothing was written"));
+  }
+  const bool empty = in.application_id == 0 && in.user_version == 0 && in.tables.empty();
+  const std::vector<std::string> schema_1 = {"allocations", "checkpoints", "metrics", "results", "runs"};
+  const bool before_id = in.application_id == 0 && in.user_version == 1 && in.tables == schema_1;
+  if (in.application_id != kApplicationId && !empty && !before_id) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "results database %s is not an mpqbench database (application_id 0x%08x, user_version %d, tables: %s); "
+        "nothing was written: pass --db a new path",
+        path, static_cast<uint32_t>(in.application_id), in.user_version,
+        in.tables.empty() ? "none" : absl::StrJoin(in.tables, ", ")));
+  }
+  if (in.user_version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat("results database ", path, ": schema version ", in.user_version,
+                                                      " is newer than this build supports (", kSchemaVersion,
+                                                      "); use a newer mpqbench; nothing was written"));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -163,6 +285,16 @@ absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string
     return absl::NotFoundError(absl::StrCat("results database ", path, ": directory ", parent.string(),
                                             " does not exist"));
   }
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat("results database ", path, " is not a regular file"));
+  }
+  // Look before touching: version, ownership and integrity are checked on a read-only
+  // connection, so a database we refuse is left byte-identical.
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > 0) {
+    absl::StatusOr<Inspection> in = Inspect(path, /*immutable=*/false, nullptr);
+    if (!in.ok()) return in.status();
+    if (absl::Status s = CheckOwnership(path, *in); !s.ok()) return s;
+  }
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {
@@ -172,13 +304,43 @@ absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string
   }
   sqlite3_busy_timeout(db, busy_timeout_ms);
   std::unique_ptr<ResultStore> store(new ResultStore(db, path));
-  // journal_mode=WAL reads the file: a non-database file fails here with a clear message.
   if (absl::Status s = store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
       !s.ok()) {
     return s;
   }
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  if (absl::Status s = store->ReadDatabaseId(); !s.ok()) return s;
   return store;
+}
+
+absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("results database ", path, " does not exist (or is not a regular file)"));
+  }
+  sqlite3* db = nullptr;
+  absl::StatusOr<Inspection> in = Inspect(path, /*immutable=*/false, &db);
+  if (!in.ok() && absl::IsPermissionDenied(in.status())) {
+    // A WAL database on read-only media cannot get its -shm file: read it as immutable.
+    in = Inspect(path, /*immutable=*/true, &db);
+  }
+  if (!in.ok()) return in.status();
+  std::unique_ptr<ResultStore> store(new ResultStore(db, path));
+  if (absl::Status s = CheckOwnership(path, *in); !s.ok()) return s;
+  if (in->user_version != kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat("results database ", path, ": schema version ", in->user_version,
+                                                      " (this build reads ", kSchemaVersion, "); open it read-write "
+                                                      "once (run any experiment with --db ", path, ") to upgrade it"));
+  }
+  if (absl::Status s = store->ReadDatabaseId(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status ResultStore::ReadDatabaseId() {
+  Statement st(db_, "SELECT value FROM meta WHERE key = 'database_id'");
+  if (!st.ok() || !st.Step()) return Error("cannot read the database id");
+  database_id_ = st.Text(0);
+  return absl::OkStatus();
 }
 
 ResultStore::~ResultStore() { sqlite3_close(db_); }
@@ -238,6 +400,7 @@ absl::Status ResultStore::Migrate() {
       if (!current.ok()) return current.status();
       if (*current != *version) return absl::OkStatus();
       if (absl::Status e = Exec(kMigrations[*version]); !e.ok()) return e;
+      if (absl::Status e = Exec(absl::StrCat("PRAGMA application_id = ", kApplicationId)); !e.ok()) return e;
       return Exec(absl::StrCat("PRAGMA user_version = ", *version + 1));
     });
     if (!s.ok()) return s;
@@ -248,10 +411,10 @@ absl::StatusOr<int64_t> ResultStore::CreateRun(const NewRun& run) {
   int64_t id = 0;
   absl::Status s = Transaction([&]() -> absl::Status {
     Statement st(db_,
-                 "INSERT INTO runs(name, spec_json, spec_hash, code_version, seed, host, device, status, created_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)");
+                 "INSERT INTO runs(name, spec_json, spec_hash, code_version, seed, host, device, status, created_at, "
+                 "data_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)");
     st.Bind(1, run.name).Bind(2, run.spec_json).Bind(3, run.spec_hash).Bind(4, run.code_version);
-    st.Bind(5, run.seed).Bind(6, run.host).Bind(7, run.device).Bind(8, Now());
+    st.Bind(5, run.seed).Bind(6, run.host).Bind(7, run.device).Bind(8, Now()).Bind(9, run.data_fingerprint);
     st.Step();
     if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot insert run " + run.name);
     id = sqlite3_last_insert_rowid(db_);
@@ -263,7 +426,11 @@ absl::StatusOr<int64_t> ResultStore::CreateRun(const NewRun& run) {
 
 absl::Status ResultStore::AddMetrics(int64_t run, const std::vector<Metric>& metrics) {
   return Transaction([&]() -> absl::Status {
-    Statement st(db_, "INSERT INTO metrics(run_id, step, epoch, name, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)");
+    // A replayed step (resumed after a kill) overwrites its earlier value.
+    Statement st(db_,
+                 "INSERT INTO metrics(run_id, step, epoch, name, value, wall_time) VALUES (?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT(run_id, name, step) DO UPDATE SET epoch = excluded.epoch, value = excluded.value, "
+                 "wall_time = excluded.wall_time");
     const double now = Now();
     for (const Metric& m : metrics) {
       st.Bind(1, run).Bind(2, m.step).Bind(3, m.epoch).Bind(4, m.name).Bind(5, m.value).Bind(6, now);
@@ -418,6 +585,25 @@ absl::StatusOr<std::vector<int64_t>> ResultStore::ListAllocationIterations(int64
   while (st.Step()) out.push_back(st.Int(0));
   if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot list the allocations of run ", run));
   return out;
+}
+
+absl::StatusOr<std::optional<std::string>> ResultStore::CachedDigest(const std::string& path, int64_t size,
+                                                                    int64_t mtime_ns) {
+  Statement st(db_, "SELECT digest FROM file_digests WHERE path = ? AND size = ? AND mtime_ns = ?");
+  st.Bind(1, path).Bind(2, size).Bind(3, mtime_ns);
+  if (st.Step()) return std::optional<std::string>(st.Text(0));
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot read the digest of " + path);
+  return std::optional<std::string>();
+}
+
+absl::Status ResultStore::PutDigest(const std::string& path, int64_t size, int64_t mtime_ns, const std::string& digest) {
+  return Transaction([&]() -> absl::Status {
+    Statement st(db_, "INSERT OR REPLACE INTO file_digests(path, size, mtime_ns, digest) VALUES (?, ?, ?, ?)");
+    st.Bind(1, path).Bind(2, size).Bind(3, mtime_ns).Bind(4, digest);
+    st.Step();
+    if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot store the digest of " + path);
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<std::vector<std::string>>> ResultStore::QueryText(const std::string& sql) {

@@ -4,7 +4,7 @@
 //   absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open("results/mpqbench.db");
 //   if (!store.ok()) return store.status();                     // names the path and the problem
 //   absl::StatusOr<int64_t> run = (*store)->CreateRun(new_run);  // status "running"
-//   (*store)->AddMetrics(*run, {{step, epoch, "train_loss", 0.41}});
+//   (*store)->AddMetrics(*run, {{step, epoch, "train_loss", 0.41}});  // (run, name, step) is unique
 //   (*store)->FinishRun(*run, result);                            // status "finished"
 //
 // Durability and concurrency: WAL journal, synchronous=FULL, a 30 s busy timeout, and
@@ -31,7 +31,9 @@ struct sqlite3;
 
 namespace mpq::results {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
+// PRAGMA application_id of our databases ("MPQB"): Open() refuses any other.
+inline constexpr int64_t kApplicationId = 0x4d505142;
 
 enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted };
 const char* RunStatusName(RunStatus s);
@@ -44,6 +46,7 @@ struct NewRun {
   int64_t seed = 0;
   std::string host;
   std::string device;        // e.g. "cpu (2 threads)"
+  std::string data_fingerprint;  // digest of the dataset files the run reads
 };
 
 struct RunRecord {
@@ -52,6 +55,7 @@ struct RunRecord {
   int64_t seed = 0;
   double created_at = 0;                  // unix seconds
   std::optional<double> finished_at;
+  std::string data_fingerprint;
 };
 
 struct Metric {
@@ -76,12 +80,21 @@ class ResultStore {
  public:
   // Opens (creating if needed) and migrates the database at `path`. A write waits up to
   // `busy_timeout_ms` for another process's transaction, then fails as "locked".
+  //
+  // Before writing anything it checks, on a read-only connection, that the file is ours
+  // (our application_id, or an empty file), not newer than this build, and passes
+  // PRAGMA quick_check; a database it refuses is left byte-identical.
   static absl::StatusOr<std::unique_ptr<ResultStore>> Open(const std::string& path, int busy_timeout_ms = 30000);
+  // For readers (//results:query): never writes, works on read-only media; the schema
+  // must be this build's.
+  static absl::StatusOr<std::unique_ptr<ResultStore>> OpenReadOnly(const std::string& path);
   ~ResultStore();
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
 
   const std::string& path() const { return path_; }
+  // Random, fixed at creation: names this database's checkpoint directories.
+  const std::string& database_id() const { return database_id_; }
   absl::StatusOr<int> SchemaVersion();
 
   absl::StatusOr<int64_t> CreateRun(const NewRun& run);
@@ -102,12 +115,18 @@ class ResultStore {
   // The iterations (points) of a run that have an allocation, ascending.
   absl::StatusOr<std::vector<int64_t>> ListAllocationIterations(int64_t run);
 
+  // The digest cache of dataset files: a digest stays valid while the file's size and
+  // modification time are unchanged.
+  absl::StatusOr<std::optional<std::string>> CachedDigest(const std::string& path, int64_t size, int64_t mtime_ns);
+  absl::Status PutDigest(const std::string& path, int64_t size, int64_t mtime_ns, const std::string& digest);
+
   // Runs a read-only query and returns rows of text cells (header first), for the CLI.
   absl::StatusOr<std::vector<std::vector<std::string>>> QueryText(const std::string& sql);
 
  private:
   ResultStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   absl::Status Migrate();
+  absl::Status ReadDatabaseId();
   absl::Status Exec(const std::string& sql);
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Body>
@@ -116,6 +135,7 @@ class ResultStore {
 
   sqlite3* db_;
   std::string path_;
+  std::string database_id_;
 };
 
 }  // namespace mpq::results

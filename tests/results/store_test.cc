@@ -1,5 +1,6 @@
-// The results store: round trips, bad files, schema versions, concurrent writer
-// processes, a writer killed mid-stream, and a locked database.
+// The results store: round trips, bad files, schema versions, ownership, damaged pages,
+// idempotent metrics, read-only opening, concurrent writer processes, a writer killed
+// mid-stream, and a locked database.
 #include "results/store.h"
 
 #include <gmock/gmock.h>
@@ -19,6 +20,19 @@ namespace mpq::results {
 namespace {
 
 using ::testing::HasSubstr;
+
+std::string Bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void Exec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+  sqlite3_close(db);
+}
 
 std::string FreshPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -138,9 +152,134 @@ TEST(ResultStoreTest, NewerSchemaIsRefused) {
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
   sqlite3_close(db);
+  const std::string before = Bytes(path);
   const absl::Status s = ResultStore::Open(path).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(s.message(), HasSubstr("schema version 99 is newer than this build supports (1)"));
+  EXPECT_THAT(s.message(), HasSubstr("schema version 99 is newer than this build supports (2)"));
+  EXPECT_EQ(Bytes(path), before) << "a refused database must be left byte-identical";
+}
+
+TEST(ResultStoreTest, AForeignDatabaseIsRefusedAndLeftByteIdentical) {
+  const std::string path = FreshPath("foreign.db");
+  Exec(path, "CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes(text) VALUES ('mine');");
+  const std::string before = Bytes(path);
+  const absl::Status s = ResultStore::Open(path).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("is not an mpqbench database"));
+  EXPECT_THAT(s.message(), HasSubstr("tables: notes"));
+  EXPECT_EQ(Bytes(path), before);
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+  // Another application's id, even with our tables, is not ours either.
+  const std::string other = FreshPath("other_app.db");
+  Exec(other, "PRAGMA application_id = 1234; CREATE TABLE runs(id INTEGER);");
+  EXPECT_THAT(ResultStore::Open(other).status().message(), HasSubstr("application_id 0x000004d2"));
+}
+
+TEST(ResultStoreTest, ADatabaseWithDamagedPagesIsRefusedBeforeAnythingIsWritten) {
+  const std::string path = FreshPath("damaged.db");
+  {
+    absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    for (int r = 0; r < 20; ++r) {
+      absl::StatusOr<int64_t> id = (*store)->CreateRun(SomeRun("r"));
+      ASSERT_TRUE(id.ok());
+      std::vector<Metric> m;
+      for (int i = 0; i < 100; ++i) m.push_back({i, 0.0, "loss", 1.0 / (i + 1)});
+      ASSERT_TRUE((*store)->AddMetrics(*id, m).ok());
+    }
+  }
+  Exec(path, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;");  // everything in the main file
+  const int page = std::stoi(QueryOne(path, "PRAGMA page_size"));
+  const int pages = std::stoi(QueryOne(path, "PRAGMA page_count"));
+  ASSERT_GT(pages, 4);
+  std::string bytes = Bytes(path);
+  for (int p = 2; p < pages; ++p) {  // every page but the header page: b-tree headers become garbage
+    for (int i = 0; i < 16; ++i) bytes[static_cast<size_t>(p) * page + i] = static_cast<char>(0xA5);
+  }
+  { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
+  const absl::Status s = ResultStore::Open(path).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s.message(), HasSubstr(path));
+  EXPECT_THAT(s.message(), HasSubstr(".recover"));
+  EXPECT_EQ(Bytes(path), bytes);
+}
+
+TEST(ResultStoreTest, ASchemaOneDatabaseIsUpgradedAndItsDuplicateMetricsDropped) {
+  const std::string path = FreshPath("schema1.db");
+  // What a schema-1 build left: no application id, metrics without a unique key.
+  Exec(path, R"sql(
+CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, spec_json TEXT NOT NULL,
+  spec_hash TEXT NOT NULL, code_version TEXT NOT NULL, seed INTEGER NOT NULL, host TEXT NOT NULL,
+  device TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,
+  finished_at REAL);
+CREATE TABLE metrics(run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch REAL NOT NULL, name TEXT NOT NULL,
+  value REAL NOT NULL, wall_time REAL NOT NULL);
+CREATE INDEX metrics_by_run ON metrics(run_id, name, step);
+CREATE TABLE results(run_id INTEGER PRIMARY KEY, dataset TEXT NOT NULL);
+CREATE TABLE allocations(run_id INTEGER NOT NULL);
+CREATE TABLE checkpoints(run_id INTEGER NOT NULL);
+INSERT INTO runs(name, spec_json, spec_hash, code_version, seed, host, device, status, created_at)
+  VALUES ('old', '{}', 'h', 'v', 0, 'host', 'cpu', 'finished', 0);
+INSERT INTO metrics VALUES (1, 10, 1, 'train_loss', 0.5, 0), (1, 10, 1, 'train_loss', 0.5, 1),
+                           (1, 20, 2, 'train_loss', 0.4, 2);
+PRAGMA user_version = 1;
+)sql");
+  absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->SchemaVersion(), kSchemaVersion);
+  EXPECT_EQ(QueryOne(path, "PRAGMA application_id"), std::to_string(kApplicationId));
+  EXPECT_EQ((*(*store)->GetMetrics(1)).size(), 2u);
+  EXPECT_EQ((*store)->database_id().size(), 16u);
+}
+
+TEST(ResultStoreTest, AReplayedMetricOverwritesInsteadOfDuplicating) {
+  absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(FreshPath("idempotent.db"));
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<int64_t> id = (*store)->CreateRun(SomeRun("r"));
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE((*store)->AddMetrics(*id, {{5, 1.0, "val_top1", 80.0}, {5, 1.0, "lr", 0.1}}).ok());
+  ASSERT_TRUE((*store)->AddMetrics(*id, {{5, 1.0, "val_top1", 81.0}, {6, 2.0, "val_top1", 82.0}}).ok());
+  const std::vector<Metric> m = *(*store)->GetMetrics(*id);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].name, "val_top1");
+  EXPECT_EQ(m[0].value, 81.0);  // the replay's value, in the first write's place
+  EXPECT_EQ(m[2].step, 6);
+}
+
+TEST(ResultStoreTest, EachDatabaseHasItsOwnStableId) {
+  const std::string a = FreshPath("id_a.db"), b = FreshPath("id_b.db");
+  std::string id_a;
+  {
+    absl::StatusOr<std::unique_ptr<ResultStore>> s = ResultStore::Open(a);
+    ASSERT_TRUE(s.ok());
+    id_a = (*s)->database_id();
+  }
+  EXPECT_EQ((*ResultStore::Open(a))->database_id(), id_a);
+  EXPECT_NE((*ResultStore::Open(b))->database_id(), id_a);
+}
+
+TEST(ResultStoreTest, ReadOnlyOpeningReadsAndNeverWrites) {
+  const std::string path = FreshPath("readonly.db");
+  {
+    absl::StatusOr<std::unique_ptr<ResultStore>> s = ResultStore::Open(path);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->CreateRun(SomeRun("r")).ok());
+  }
+  absl::StatusOr<std::unique_ptr<ResultStore>> ro = ResultStore::OpenReadOnly(path);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  EXPECT_EQ((*(*ro)->ListRuns()).size(), 1u);
+  EXPECT_FALSE((*ro)->CreateRun(SomeRun("no")).ok());
+  EXPECT_EQ(ResultStore::OpenReadOnly(FreshPath("absent.db")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(FreshPath("absent.db")));
+}
+
+TEST(ResultStoreTest, TheDigestCacheIsKeyedBySizeAndTime) {
+  absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(FreshPath("digests.db"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->PutDigest("/data/f", 10, 99, "abc").ok());
+  EXPECT_EQ(**(*store)->CachedDigest("/data/f", 10, 99), "abc");
+  EXPECT_FALSE((*(*store)->CachedDigest("/data/f", 10, 100)).has_value());
+  EXPECT_FALSE((*(*store)->CachedDigest("/data/f", 11, 99)).has_value());
 }
 
 // Child process body: open, then write `runs` runs of `metrics` metrics each. Exit 0 on success.
