@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<InMemoryDataset>> LoadCifar10(const std::string& 
   DatasetInfo info;
   info.name = "cifar10";
   info.source = root.string();
+  info.files = files;
   info.num_classes = 10;
   info.channels = 3;
   info.height = 32;

@@ -44,6 +44,12 @@ struct DatasetInfo {
   int64_t height = 0;
   int64_t width = 0;
   Normalization normalization;
+  // The files this split was read from (empty for generated data), for the run
+  // identity's dataset fingerprint: read in full and digested, or, when
+  // `fingerprint_by_listing` (image folders: a million JPEGs), named with their sizes.
+  // Image folders give theirs through Dataset::source_files() instead.
+  std::vector<std::string> files;
+  bool fingerprint_by_listing = false;
 };
 
 // Dataset: random access to labelled images. Implementations are immutable after
@@ -60,6 +66,8 @@ class Dataset {
   // can decode at reduced resolution (JPEG DCT scaling) may return an image whose
   // shorter side is at least that; 0 asks for full resolution. Errors name the file.
   virtual absl::Status Read(int64_t index, Image* image, int64_t min_shorter_side = 0) const = 0;
+  // The files behind the examples (see DatasetInfo::files).
+  virtual const std::vector<std::string>& source_files() const { return info().files; }
 };
 
 // InMemoryDataset: all images of one shape held as one contiguous uint8 NCHW block

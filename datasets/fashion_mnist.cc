@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<InMemoryDataset>> LoadFashionMnist(const std::str
   info.height = 28;
   info.width = 28;
   info.normalization = {{kFashionMnistMean}, {kFashionMnistStd}};
+  info.files = {images_path, labels_path};
   // InMemoryDataset::Create checks label ranges; name the label file in its message.
   absl::StatusOr<std::unique_ptr<InMemoryDataset>> dataset =
       InMemoryDataset::Create(std::move(info), std::move(images->data), std::move(labels->data));

@@ -86,6 +86,7 @@ absl::StatusOr<std::unique_ptr<ImageFolderDataset>> ImageFolderDataset::Scan(con
   ds->info_.num_classes = static_cast<int64_t>(ds->classes_.size());
   ds->info_.channels = 3;
   ds->info_.normalization = std::move(normalization);
+  ds->info_.fingerprint_by_listing = true;
   return ds;
 }
 

@@ -40,6 +40,7 @@ class ImageFolderDataset final : public Dataset {
 
   const std::vector<std::string>& classes() const { return classes_; }
   const std::string& path(int64_t index) const { return files_[index]; }
+  const std::vector<std::string>& source_files() const override { return files_; }
 
  private:
   ImageFolderDataset() = default;

@@ -19,6 +19,7 @@
 #include "datasets/loader.h"
 #include "datasets/random.h"
 #include "datasets/registry.h"
+#include "experiments/data_fingerprint.h"
 #include "lib/alloc/allocator.h"
 #include "lib/alloc/metric_names.h"
 #include "lib/cost/cost_model.h"
@@ -36,10 +37,11 @@ std::string Host() {
   return name;
 }
 
-// Holds an flock on a run's checkpoint directory for this process; released on scope exit.
+// Holds an flock on one run identity of one database for this process; released on
+// scope exit (or the process's death).
 class RunLock {
  public:
-  explicit RunLock(const std::string& dir) : fd_(open((dir + "/lock").c_str(), O_CREAT | O_RDWR, 0644)) {}
+  explicit RunLock(const std::string& path) : fd_(open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644)) {}
   ~RunLock() {
     if (fd_ >= 0) close(fd_);  // closing releases the flock
   }
@@ -58,7 +60,7 @@ struct Run {
   const ExperimentSpec& spec;
   results::ResultStore& store;
   const RunnerOptions& options;
-  std::string hash, checkpoint_dir;
+  std::string fingerprint, hash, state_root, checkpoint_dir;
   int64_t id = 0;
   std::unique_ptr<RunLock> lock;
   const data::DatasetEntry* dataset = nullptr;
@@ -121,19 +123,39 @@ absl::Status LoadData(Run& run, RunError* error) {
   return absl::OkStatus();
 }
 
-// The run row: the unfinished run of this identity resumed, or a new one; the lock keeps
-// two processes off the same run.
+// The identity (spec, code, data fingerprint) and its lock, taken before the cache is
+// consulted: of two processes started on one spec, the second waits for nothing and
+// re-runs nothing; it is told the spec is busy.
+absl::Status LockIdentity(Run& run) {
+  absl::StatusOr<std::string> fingerprint = DataFingerprint(*run.train_set, *run.test_set, run.store);
+  if (!fingerprint.ok()) return fingerprint.status();
+  run.fingerprint = *fingerprint;
+  run.hash = SpecHash(run.spec, run.options.code_version, run.fingerprint);
+  // State belongs to one database: its random id names the directory.
+  run.state_root = absl::StrCat(run.options.workspace, "/results/checkpoints/", run.store.database_id());
+  std::error_code ec;
+  std::filesystem::create_directories(run.state_root, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", run.state_root, ": ", ec.message()));
+  run.lock = std::make_unique<RunLock>(absl::StrCat(run.state_root, "/", run.hash, ".lock"));
+  if (!run.lock->TryLock()) {
+    return absl::UnavailableError(absl::StrCat(run.spec.name, ": another process is running this spec (lock ",
+                                               run.state_root, "/", run.hash, ".lock)"));
+  }
+  return absl::OkStatus();
+}
+
+// The run row: the unfinished run of this identity resumed, or a new one whose state
+// directory starts empty. --force always starts a new run from nothing (an unfinished
+// one it replaces is marked failed, naming its successor).
 absl::Status OpenRun(Run& run, const std::optional<results::RunRecord>& previous) {
   const ExperimentSpec& spec = run.spec;
-  run.checkpoint_dir = absl::StrCat(run.options.workspace, "/results/checkpoints/", run.hash);
-  std::filesystem::create_directories(run.checkpoint_dir);
-  run.lock = std::make_unique<RunLock>(run.checkpoint_dir);
-  if (!run.lock->TryLock()) {
-    return absl::UnavailableError(
-        absl::StrCat(spec.name, ": another process is running this spec (", run.checkpoint_dir, ")"));
-  }
-  if (previous.has_value() && previous->status != "finished") {
+  auto dir_of = [&](int64_t id) { return absl::StrCat(run.state_root, "/run_", id); };
+  std::error_code ec;
+  if (previous.has_value() && previous->status != "finished" && !run.options.force) {
     run.id = previous->id;
+    run.checkpoint_dir = dir_of(run.id);
+    std::filesystem::create_directories(run.checkpoint_dir, ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", run.checkpoint_dir, ": ", ec.message()));
     if (absl::Status s = run.store.MarkRun(run.id, results::RunStatus::kRunning); !s.ok()) return s;
     absl::PrintF("%s: resuming run %d (%s)\n", spec.name, run.id, previous->status);
     return absl::OkStatus();
@@ -148,11 +170,23 @@ absl::Status OpenRun(Run& run, const std::optional<results::RunRecord>& previous
   const int threads =
       run.options.threads > 0 ? run.options.threads : static_cast<int>(std::thread::hardware_concurrency());
   n.device = absl::StrCat("cpu (", threads, " threads)");
+  n.data_fingerprint = run.fingerprint;
   absl::StatusOr<int64_t> id = run.store.CreateRun(n);
   if (!id.ok()) return id.status();
   run.id = *id;
-  if (run.options.force) std::filesystem::remove(run.checkpoint_dir + "/last.pt");
-  absl::PrintF("%s: run %d (spec %s, code %s)\n", spec.name, run.id, run.hash, run.options.code_version);
+  run.checkpoint_dir = dir_of(run.id);
+  std::filesystem::remove_all(run.checkpoint_dir, ec);  // nothing of anyone else's
+  std::filesystem::create_directories(run.checkpoint_dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", run.checkpoint_dir, ": ", ec.message()));
+  if (previous.has_value() && previous->status != "finished") {
+    if (absl::Status s = run.store.MarkRun(previous->id, results::RunStatus::kFailed,
+                                           absl::StrCat("abandoned: --force started run ", run.id, " from nothing"));
+        !s.ok()) {
+      return s;
+    }
+  }
+  absl::PrintF("%s: run %d (spec %s, code %s, data %s)\n", spec.name, run.id, run.hash, run.options.code_version,
+               run.fingerprint);
   return absl::OkStatus();
 }
 
@@ -241,7 +275,7 @@ absl::Status TrainStartingModel(Run& run) {
   train::TrainOptions to = run.Training();
   to.checkpoint_dir = run.checkpoint_dir;
   train::Trainer trainer(*run.model, *run.train, run.validation.get(), to);
-  trainer.set_epoch_callback([&](const train::EpochStats& s) {
+  trainer.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
     const int64_t step = (s.epoch + 1) * run.train->num_batches();
     const double epoch = s.epoch + 1.0;
     absl::Status st = run.store.AddMetrics(run.id, {{step, epoch, names::kTrainLoss, s.train_loss},
@@ -251,8 +285,8 @@ absl::Status TrainStartingModel(Run& run) {
                                                     {step, epoch, names::kValTop5, s.val_top5},
                                                     {step, epoch, names::kLr, s.lr},
                                                     {step, epoch, names::kImagesPerSecond, s.images_per_second}});
-    if (st.ok()) st = run.store.AddCheckpoint(run.id, s.epoch, run.checkpoint_dir + "/last.pt");
-    if (!st.ok()) absl::FPrintF(stderr, "warning: metrics of epoch %d not stored: %s\n", s.epoch, st.message());
+    if (!st.ok()) return st;
+    return run.store.AddCheckpoint(run.id, s.epoch, run.checkpoint_dir + "/last.pt");
   });
   absl::StatusOr<train::TrainResult> trained = trainer.Run();
   if (!trained.ok()) return trained.status();
@@ -291,16 +325,17 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
                                       {step, at, names::PointMetric(names::kWeightBytes), p.cost.weight_bytes},
                                       {step, at, names::PointMetric(names::kCompressionRatio), p.cost.compression_ratio}};
     if (p.test_top1 >= 0) m.push_back({step, at, names::PointMetric(names::kTestTop1), p.test_top1});
+    // Stored (idempotently: a replayed point overwrites itself) before it is printed.
     if (absl::Status st = run.store.AddMetrics(run.id, m); !st.ok()) return st;
+    if (absl::Status st = run.store.AddAllocation(run.id, p.index, p.allocation.groups); !st.ok()) return st;
     PrintPoint(spec.name, p);
-    return run.store.AddAllocation(run.id, p.index, p.allocation.groups);
+    return absl::OkStatus();
   };
   ctx.on_epoch = [&](const alloc::TrainingProgress& p) {
-    absl::Status st = run.store.AddMetrics(
+    return run.store.AddMetrics(
         run.id, {{p.step, p.epoch, names::PhaseMetric(p.phase, names::kTrainLoss), p.stats.train_loss},
                  {p.step, p.epoch, names::PhaseMetric(p.phase, names::kValTop1), p.stats.val_top1},
                  {p.step, p.epoch, names::PhaseMetric(p.phase, names::kLr), p.stats.lr}});
-    if (!st.ok()) absl::FPrintF(stderr, "warning: allocator training metrics not stored: %s\n", st.message());
   };
   ctx.on_metrics = [&](int64_t point, const std::vector<std::pair<std::string, double>>& values) -> absl::Status {
     std::vector<results::Metric> m;
@@ -359,24 +394,35 @@ absl::StatusOr<results::FinalResult> Evaluate(Run& run, const alloc::AllocatorRe
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::ResultStore& store,
                                          const RunnerOptions& options, RunError* error) {
   Run run(spec, store, options);
-  run.hash = SpecHash(spec, options.code_version);
-  std::optional<results::RunRecord> previous;
-  absl::StatusOr<std::optional<RunSummary>> cached = LookUpCache(run, &previous);
-  if (!cached.ok()) return cached.status();
-  if (cached->has_value()) return **cached;
-  if (absl::Status s = LoadData(run, error); !s.ok()) return s;
-  if (absl::Status s = OpenRun(run, previous); !s.ok()) return s;
+  // Before the run row exists an exception is this call's error; after, the run's.
+  try {
+    if (absl::Status s = LoadData(run, error); !s.ok()) return s;
+    if (absl::Status s = LockIdentity(run); !s.ok()) return s;
+    std::optional<results::RunRecord> previous;
+    absl::StatusOr<std::optional<RunSummary>> cached = LookUpCache(run, &previous);
+    if (!cached.ok()) return cached.status();
+    if (cached->has_value()) return **cached;
+    if (absl::Status s = OpenRun(run, previous); !s.ok()) return s;
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat(spec.name, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(spec.name, ": ", e.what()));
+  }
 
   auto fail = [&](const absl::Status& s) -> absl::StatusOr<RunSummary> {
-    (void)store.MarkRun(run.id, results::RunStatus::kFailed, std::string(s.message()));
+    if (absl::Status m = store.MarkRun(run.id, results::RunStatus::kFailed, std::string(s.message())); !m.ok()) {
+      absl::FPrintF(stderr, "run %d: cannot mark it failed: %s\n", run.id, m.message());
+    }
     return s;
   };
   // From here on the run row exists: whatever goes wrong, by status or by exception
-  // (LibTorch's c10::Error, std::bad_alloc, ...), ends it as failed with the message.
+  // (LibTorch's c10::Error, std::bad_alloc, a JSON type error, ...), ends it as failed
+  // with the message.
   std::string allocator_name;
   absl::StatusOr<alloc::AllocatorResult> allocated = absl::UnknownError("not run");
   absl::StatusOr<results::FinalResult> result = absl::UnknownError("not run");
   try {
+    if (options.fault_after_stage == "open") throw std::runtime_error("injected fault after the run row (test hook)");
     if (absl::Status s = MakeLoaders(run); !s.ok()) return fail(s);
     if (absl::Status s = BuildModel(run); !s.ok()) return fail(s);
     if (absl::Status s = TrainStartingModel(run); !s.ok()) return fail(s);
@@ -384,12 +430,13 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
     if (!allocated.ok()) return fail(allocated.status());
     result = Evaluate(run, *allocated, allocator_name);
     if (!result.ok()) return fail(result.status());
+    if (options.fault_after_stage == "evaluate") throw std::runtime_error("injected fault before finishing (test hook)");
   } catch (const c10::Error& e) {
     return fail(absl::InternalError(absl::StrCat(spec.name, ": ", e.what_without_backtrace())));
   } catch (const std::exception& e) {
     return fail(absl::InternalError(absl::StrCat(spec.name, ": ", e.what())));
   }
-  if (absl::Status s = store.FinishRun(run.id, *result); !s.ok()) return s;
+  if (absl::Status s = store.FinishRun(run.id, *result); !s.ok()) return fail(s);
 
   RunSummary summary;
   summary.name = spec.name;

@@ -5,10 +5,10 @@
 //   RunError error;
 //   absl::StatusOr<RunSummary> s = RunExperiment(spec, *store, o, &error);
 //
-// Stages, in order (run_experiment.cc): the cache (a finished run with the same
-// identity is returned unless `force`), the data (a missing dataset is an error before
-// anything is written), the run row and its lock (a new run, or the unfinished one
-// resumed), the loaders (train / validation / test, and a calibration split when the
+// Stages, in order (run_experiment.cc): the data (a missing dataset is an error before
+// anything is written), the identity (spec, code version, dataset fingerprint) and its
+// lock, the cache (a finished run with the same identity is returned unless `force`),
+// the run row (a new run with an empty state directory, or the unfinished one resumed), the loaders (train / validation / test, and a calibration split when the
 // method needs one), the model (plain or the method's search units), the starting
 // training (when the method asks for it), the method's allocator (every point and its
 // allocation stored), and the final evaluation and cost, stored with the run marked
@@ -26,11 +26,17 @@
 namespace mpq::experiments {
 
 struct RunnerOptions {
-  std::string workspace;      // checkpoints go to <workspace>/results/checkpoints/<hash>
+  // State goes to <workspace>/results/checkpoints/<database id>/run_<id>/ (one run of one
+  // database); the identity lock to <workspace>/results/checkpoints/<database id>/<hash>.lock.
+  std::string workspace;
   std::string code_version;   // part of the run identity
   bool force = false;         // re-run a finished spec
   int threads = 0;            // LibTorch threads; 0 = all cores
   int workers = 1;            // data loader worker threads
+  // Test hook: throw a std::runtime_error after this stage ("open": the run row exists;
+  // "evaluate": everything measured, nothing finished), to check that any exception
+  // ends the run as failed.
+  std::string fault_after_stage;
 };
 
 struct RunSummary {

@@ -3,10 +3,11 @@
 //   bazel run //experiments:quickstart                     # an experiment() target calls this
 //   bazel run //experiments:run -- --spec=experiments/specs/x.json --epochs=1 --data_dir=/data/cifar10
 //
-// For each spec: the run identity is SpecHash(spec, code version). A finished run with
-// the same identity is a cache hit (printed, not re-run) unless --force; an unfinished
-// one (killed, failed) resumes from its last checkpoint in
-// results/checkpoints/<hash>/. Every epoch's metrics, the final test accuracy, the cost
+// For each spec: the run identity is SpecHash(spec, code version, dataset fingerprint),
+// locked while it runs. A finished run with the same identity is a cache hit (printed,
+// not re-run) unless --force (a new run from nothing); an unfinished one (killed,
+// failed) resumes from its last checkpoint in results/checkpoints/<database id>/run_<id>/.
+// docs/reliability.md lists what a run promises. Every epoch's metrics, the final test accuracy, the cost
 // model's figures and the run's status go to the database. After all specs, a summary
 // table lists each run. Exit status: 0 all finished, 1 a run failed, 2 data missing or
 // bad arguments.

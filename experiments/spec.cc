@@ -13,6 +13,7 @@
 #include "datasets/registry.h"
 #include "lib/alloc/option_reader.h"
 #include "lib/models/registry.h"
+#include "lib/runtime/digest.h"
 
 namespace mpq::experiments {
 namespace {
@@ -240,18 +241,14 @@ absl::StatusOr<ExperimentSpec> WithEpochs(const ExperimentSpec& spec, int64_t ep
 
 std::string SpecToJson(const ExperimentSpec& spec) { return ToJson(spec).dump(); }
 
-std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version) {
+std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version, const std::string& data_fingerprint) {
   Json j = ToJson(spec);
-  j.erase("data_dir");
-  const std::string text = j.dump() + "\n" + code_version;
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+  j.erase("data_dir");  // where the data lives is not its identity; its fingerprint is
+  runtime::Fnv1a64 h;
+  h.Add(j.dump()).Add("\n").Add(code_version);
+  // Appended only when given, so hashes of runs without a fingerprint stay as they were.
+  if (!data_fingerprint.empty()) h.Add("\ndata ").Add(data_fingerprint);
+  return h.Hex();
 }
 
 }  // namespace mpq::experiments

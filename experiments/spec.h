@@ -76,6 +76,9 @@ std::string SpecToJson(const ExperimentSpec& spec);
 
 // Run identity: 16 hex digits of FNV-1a 64 over the canonical JSON (without data_dir,
 // which says where the data is, not what it is) and the code version.
-std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version);
+// The run identity: the spec (without data_dir), the code version and, when given, the
+// fingerprint of the dataset files (experiments/data_fingerprint.h).
+std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version,
+                     const std::string& data_fingerprint = "");
 
 }  // namespace mpq::experiments

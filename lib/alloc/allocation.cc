@@ -98,7 +98,8 @@ std::string AllocationToJson(const Allocation& a) {
 absl::StatusOr<Allocation> AllocationFromJson(const std::string& text, const std::string& source) {
   Allocation a;
   try {
-    for (const nlohmann::json& g : nlohmann::json::parse(text).at("groups")) {
+    const nlohmann::json parsed = nlohmann::json::parse(text);  // kept alive for the loop
+    for (const nlohmann::json& g : parsed.at("groups")) {
       a.groups.push_back({g.at("layer").get<std::string>(), g.at("weight").get<bool>(), g.at("group").get<int64_t>(),
                           g.at("bits").get<int64_t>()});
     }

@@ -70,7 +70,7 @@ struct AllocatorContext {
   std::vector<int64_t> input_shape;         // [1, C, H, W] for the cost model
   std::string state_dir;                    // the allocator's resumable state ("" = not resumable)
   std::function<absl::Status(const AllocationPoint&)> on_point;               // store it (may be empty)
-  std::function<void(const TrainingProgress&)> on_epoch;                      // training progress (may be empty)
+  std::function<absl::Status(const TrainingProgress&)> on_epoch;              // training progress (may be empty)
   // Named scalars of a point (e.g. EdMIPS's softmax(alpha) per layer); may be empty.
   std::function<absl::Status(int64_t point, const std::vector<std::pair<std::string, double>>&)> on_metrics;
   // Builds a fresh network with the run's quantizers (methods that search on one network

@@ -250,10 +250,13 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
     trainer.set_arch_parameters(arch);
     const ExpectedBitOps& cost = *penalty;
     trainer.set_extra_loss([&cost, cd = o.cd]() { return cost() * cd; });
-    absl::Status callback_error;
-    trainer.set_epoch_callback([&](const train::EpochStats& s) {
+    trainer.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
       const int64_t point = s.epoch + 1;
-      if (ctx.on_epoch) ctx.on_epoch({names::kPhaseSearch, point, static_cast<double>(point), s});
+      if (ctx.on_epoch) {
+        if (absl::Status st = ctx.on_epoch({names::kPhaseSearch, point, static_cast<double>(point), s}); !st.ok()) {
+          return st;
+        }
+      }
       std::vector<std::pair<std::string, double>> m;
       for (const auto& [name, mod] : MixedModules(search)) {
         at::Tensor alpha, candidates;
@@ -277,7 +280,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
         m.emplace_back(names::kExpectedBitopsRatio, cost().item<double>());
       }
       if (ctx.on_metrics) {
-        if (absl::Status st = ctx.on_metrics(point, m); !st.ok() && callback_error.ok()) callback_error = st;
+        if (absl::Status st = ctx.on_metrics(point, m); !st.ok()) return st;
       }
       AllocationPoint p;
       p.index = point;
@@ -290,17 +293,14 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
                    .totals;
       search.train(was_training);
       p.note = absl::StrFormat("search epoch %d: argmax architecture (validation of the soft network)", point);
-      if (ctx.on_point) {
-        if (absl::Status st = ctx.on_point(p); !st.ok() && callback_error.ok()) callback_error = st;
-      }
+      return ctx.on_point ? ctx.on_point(p) : absl::OkStatus();
     });
     absl::StatusOr<train::TrainResult> r = trainer.Run();
     if (!r.ok()) return r.status();
-    if (!callback_error.ok()) return callback_error;
     if (!r->completed) return paused(static_cast<int64_t>(r->history.size()));
     allocation = Discretize(search, o.discretize, o.seed);
     if (persistent) {
-      if (absl::Status s = runtime::WriteFileAtomically(alloc_path, AllocationToJson(allocation)); !s.ok()) return s;
+      if (absl::Status s = runtime::WriteChecksummedFile(alloc_path, AllocationToJson(allocation)); !s.ok()) return s;
     }
   }
 
@@ -315,7 +315,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
   const int64_t final_point = o.search_epochs + 1;
   train::Trainer retrain(*discrete, *ctx.train, ctx.validation, ro);
   retrain.set_epoch_callback([&](const train::EpochStats& s) {
-    if (ctx.on_epoch) ctx.on_epoch({names::kPhaseTrain, s.epoch + 1, s.epoch + 1.0, s});
+    return ctx.on_epoch ? ctx.on_epoch({names::kPhaseTrain, s.epoch + 1, s.epoch + 1.0, s}) : absl::OkStatus();
   });
   absl::StatusOr<train::TrainResult> rr = retrain.Run();
   if (!rr.ok()) return rr.status();

@@ -124,7 +124,7 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
                         {"max_iterations", o.max_iterations}};
   Json state = {{"done", -1}, {"base_val_top1", 0.0}, {"stopped", false}, {"final", 0}, {"reason", ""}};
   if (persistent && std::filesystem::exists(path("state.json"), ec)) {
-    absl::StatusOr<Json> s = train::ReadJsonFile(path("state.json"));
+    absl::StatusOr<Json> s = train::ReadJsonState(path("state.json"), state);
     if (!s.ok()) return s.status();
     state = *s;
     if (absl::Status st = train::LoadModule(model, point_path(state["done"].get<int64_t>())); !st.ok()) return st;
@@ -161,7 +161,7 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
     std::string note;
     if (persistent && std::filesystem::exists(dir + "/reduced.pt", ec)) {
       if (absl::Status s = train::LoadModule(model, dir + "/reduced.pt"); !s.ok()) return s;
-      absl::StatusOr<Json> r = train::ReadJsonFile(dir + "/reduced.json");
+      absl::StatusOr<Json> r = train::ReadJsonState(dir + "/reduced.json", Json{{"note", ""}});
       if (!r.ok()) return r.status();
       note = (*r)["note"].get<std::string>();
     } else {
@@ -205,9 +205,9 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
     train::Trainer trainer(model, *ctx.train, ctx.validation, to);
     trainer.set_epoch_callback([&](const train::EpochStats& s) {
       --epochs_left;
-      if (ctx.on_epoch) {
-        ctx.on_epoch({names::kPhaseFinetune, i * 10000 + s.epoch, i - 1 + (s.epoch + 1.0) / o.finetune_epochs, s});
-      }
+      return ctx.on_epoch ? ctx.on_epoch({names::kPhaseFinetune, i * 10000 + s.epoch,
+                                          i - 1 + (s.epoch + 1.0) / o.finetune_epochs, s})
+                          : absl::OkStatus();
     });
     absl::StatusOr<train::TrainResult> tr = trainer.Run();
     if (!tr.ok()) return tr.status();

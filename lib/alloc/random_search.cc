@@ -152,7 +152,7 @@ absl::StatusOr<AllocatorResult> RandomSearchAllocator::Run(AllocatorContext& ctx
 
   Json state = {{"done", -1}, {"best", 0}, {"best_val_top1", -1.0}};
   if (persistent && std::filesystem::exists(path("state.json"), ec)) {
-    absl::StatusOr<Json> s = train::ReadJsonFile(path("state.json"));
+    absl::StatusOr<Json> s = train::ReadJsonState(path("state.json"), state);
     if (!s.ok()) return s.status();
     state = *s;
     if (absl::Status st = train::LoadModule(model, path("start.pt")); !st.ok()) return st;
@@ -189,9 +189,9 @@ absl::StatusOr<AllocatorResult> RandomSearchAllocator::Run(AllocatorContext& ctx
     to.checkpoint_dir = persistent ? path(absl::StrCat("sample_", k)) : "";
     train::Trainer trainer(model, *ctx.train, ctx.validation, to);
     trainer.set_epoch_callback([&](const train::EpochStats& s) {
-      if (ctx.on_epoch) {
-        ctx.on_epoch({names::kPhaseFinetune, k * 10000 + s.epoch, k - 1 + (s.epoch + 1.0) / o.finetune_epochs, s});
-      }
+      return ctx.on_epoch ? ctx.on_epoch({names::kPhaseFinetune, k * 10000 + s.epoch,
+                                          k - 1 + (s.epoch + 1.0) / o.finetune_epochs, s})
+                          : absl::OkStatus();
     });
     absl::StatusOr<train::TrainResult> tr = trainer.Run();
     if (!tr.ok()) return tr.status();

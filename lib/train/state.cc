@@ -5,7 +5,6 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -28,14 +27,29 @@ void RestoreState(torch::nn::Module& module, const std::vector<at::Tensor>& stat
 }
 
 absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::string& path) {
-  return runtime::ReplaceFileAtomically(path, [&](const std::string& tmp) {
-    try {
-      archive.save_to(tmp);
-    } catch (const c10::Error& e) {
-      return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", e.what_without_backtrace()));
-    }
-    return absl::OkStatus();
-  });
+  // Serialized in memory first: LibTorch's file writer throws from its destructor when a
+  // write fails (a full disk), which no caller could catch.
+  std::ostringstream bytes;
+  try {
+    archive.save_to(bytes);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("cannot serialize ", path, ": ", e.what()));
+  }
+  return runtime::WriteChecksummedFile(path, bytes.str());
+}
+
+absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path) {
+  absl::StatusOr<std::string> bytes = runtime::ReadChecksummedFile(path);
+  if (!bytes.ok()) return bytes.status();
+  try {
+    std::istringstream in(*bytes);
+    archive.load_from(in);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot load ", path,
+                                            " (delete it, or the run's checkpoint directory, to start over): ",
+                                            e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SaveModule(const torch::nn::Module& module, const std::string& path) {
@@ -49,32 +63,67 @@ absl::Status SaveModule(const torch::nn::Module& module, const std::string& path
 }
 
 absl::Status LoadModule(torch::nn::Module& module, const std::string& path) {
+  torch::serialize::InputArchive archive;
+  if (absl::Status s = LoadArchive(archive, path); !s.ok()) return s;
   try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
     module.load(archive);
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("cannot load ", path,
-                                            " (delete it, or the run's checkpoint directory, to start over): ",
+    return absl::DataLossError(absl::StrCat("cannot load ", path, " into the model (a different network or build? "
+                                            "delete it, or the run's checkpoint directory, to start over): ",
                                             e.what_without_backtrace()));
   }
   return absl::OkStatus();
 }
 
 absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& value) {
-  return runtime::WriteFileAtomically(path, value.dump(2) + "\n");
+  return runtime::WriteChecksummedFile(path, value.dump(2) + "\n");
 }
 
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
+  absl::StatusOr<std::string> text = runtime::ReadChecksummedFile(path);
+  if (!text.ok()) return text.status();
   try {
-    return nlohmann::json::parse(text.str());
+    return nlohmann::json::parse(*text);
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(path, " is not valid JSON (delete it to restart): ", e.what()));
   }
+}
+
+namespace {
+
+const char* Kind(const nlohmann::json& v) {
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "null";
+}
+
+// An integer is accepted where a number is expected, not the other way round.
+bool SameKind(const nlohmann::json& value, const nlohmann::json& like) {
+  if (like.is_number_integer()) return value.is_number_integer();
+  if (like.is_number()) return value.is_number();
+  return value.type() == like.type();
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> ReadJsonState(const std::string& path, const nlohmann::json& like) {
+  absl::StatusOr<nlohmann::json> j = ReadJsonFile(path);
+  if (!j.ok()) return j.status();
+  const std::string fix = " (damaged or written by another build: delete the run's state directory to start over)";
+  if (!j->is_object()) return absl::DataLossError(absl::StrCat(path, " holds ", Kind(*j), ", not an object", fix));
+  for (const auto& [key, expected] : like.items()) {
+    const auto it = j->find(key);
+    if (it == j->end()) return absl::DataLossError(absl::StrCat(path, ": \"", key, "\" is missing", fix));
+    if (!SameKind(*it, expected)) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": \"", key, "\" is ", Kind(*it), ", expected ", Kind(expected), fix));
+    }
+  }
+  return j;
 }
 
 }  // namespace mpq::train

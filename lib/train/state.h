@@ -1,11 +1,12 @@
 // state.h — the resumable state files every trainer and allocator writes, in one
 // place: a module's parameters and buffers (LibTorch archives) and JSON records, each
-// written atomically (lib/runtime/atomic_file.h) and read back with an error that names
-// the file and what to do.
+// serialized in memory, then written atomically with a CRC-32 trailer and fsync
+// (lib/runtime/atomic_file.h), and read back with an error that names the file and
+// what to do: a full disk, a torn or damaged file never becomes a crash or a silent resume.
 //
 //   absl::Status s = SaveModule(model, dir + "/point_3.pt");
 //   absl::Status t = LoadModule(model, dir + "/point_3.pt");        // DataLoss names the file
-//   absl::StatusOr<nlohmann::json> j = ReadJsonFile(dir + "/state.json");
+//   absl::StatusOr<nlohmann::json> j = ReadJsonState(dir + "/state.json", defaults);
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -22,6 +23,7 @@ namespace torch::nn {
 class Module;
 }
 namespace torch::serialize {
+class InputArchive;
 class OutputArchive;
 }
 
@@ -32,14 +34,20 @@ namespace mpq::train {
 std::vector<at::Tensor> CopyState(const torch::nn::Module& module);
 void RestoreState(torch::nn::Module& module, const std::vector<at::Tensor>& state);
 
-// Writes an archive to `path` via a temporary file and rename.
+// Writes an archive to `path` (checksummed, atomic); LoadArchive checks and reads it.
 absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::string& path);
+absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path);
 absl::Status SaveModule(const torch::nn::Module& module, const std::string& path);
 // The module must have the same parameters and buffers as the one saved.
 absl::Status LoadModule(torch::nn::Module& module, const std::string& path);
 
 absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
-// NotFound when `path` does not exist; DataLoss when it is not valid JSON.
+// NotFound when `path` does not exist; DataLoss when it is damaged or not valid JSON.
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+// ReadJsonFile for a state object: it must be an object holding every key of `like`
+// with a value of the same kind (number, integer, string, boolean, array, object);
+// DataLoss names the file, the key, what it holds and what was expected. Keys not in
+// `like` are kept.
+absl::StatusOr<nlohmann::json> ReadJsonState(const std::string& path, const nlohmann::json& like);
 
 }  // namespace mpq::train

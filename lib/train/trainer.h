@@ -4,7 +4,7 @@
 //
 //   TrainOptions o;  o.epochs = 30;  o.lr = 0.1;  o.schedule = Schedule::kCosine;  o.checkpoint_dir = dir;
 //   Trainer trainer(*model, *train_loader, val_loader.get(), o);
-//   trainer.set_epoch_callback([&](const EpochStats& s) { store->AddMetrics(run, ToMetrics(s)); });
+//   trainer.set_epoch_callback([&](const EpochStats& s) { return store->AddMetrics(run, ToMetrics(s)); });
 //   absl::StatusOr<TrainResult> result = trainer.Run();   // resumes from dir/last.pt if present
 //
 // Learning rate at fractional epoch t (warm-up first, then the schedule over the rest):
@@ -58,8 +58,10 @@ class Trainer {
  public:
   Trainer(models::Model& model, data::DataLoader& train, data::DataLoader* validation, TrainOptions options);
 
-  // Called after every epoch (after the checkpoint is written).
-  void set_epoch_callback(std::function<void(const EpochStats&)> callback) { callback_ = std::move(callback); }
+  // Called after every epoch, before its checkpoint is written (so a kill never loses an
+  // epoch's metrics; a replayed epoch calls it again with the same numbers). An error
+  // stops training with that error.
+  void set_epoch_callback(std::function<absl::Status(const EpochStats&)> callback) { callback_ = std::move(callback); }
   // Parameters optimized as architecture (own optimizer group; see TrainOptions::arch_*).
   void set_arch_parameters(std::vector<at::Tensor> parameters) { arch_parameters_ = std::move(parameters); }
   // A term added to the cross-entropy at every training step (e.g. EdMIPS's complexity
@@ -78,7 +80,7 @@ class Trainer {
   data::DataLoader& train_;
   data::DataLoader* validation_;
   TrainOptions options_;
-  std::function<void(const EpochStats&)> callback_;
+  std::function<absl::Status(const EpochStats&)> callback_;
   std::vector<at::Tensor> arch_parameters_;
   std::function<at::Tensor()> extra_loss_;
 };

@@ -62,13 +62,13 @@ long=$(spec long '{"name":"long","dataset":"synthetic","epochs":3,"train_subset"
 "$run" --spec="$long" --threads=1 > "$TEST_TMPDIR/long1.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
-  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/last.pt" > /dev/null && break
+  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" > /dev/null && break
   kill -0 $pid 2>/dev/null || break
   sleep 0.1
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/last.pt" > /dev/null || fail "no checkpoint before the kill"
+compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" > /dev/null || fail "no checkpoint before the kill"
 out=$("$run" --spec="$long" --threads=1 2>&1) || fail "resume failed: $out"
 grep -q "long: resuming run 2 (running)" <<<"$out" || fail "did not resume run 2: $out"
 grep -q "resuming after epoch" <<<"$out" || fail "trainer did not resume from the checkpoint: $out"
@@ -80,13 +80,13 @@ impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset"
 "$run" --spec="$impq" --threads=1 > "$TEST_TMPDIR/impq1.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 1200); do
-  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/alloc/iter_1/reduced.pt" > /dev/null && break
+  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/alloc/iter_1/reduced.pt" > /dev/null && break
   kill -0 $pid 2>/dev/null || break
   sleep 0.05
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/alloc/iter_1/reduced.pt" > /dev/null ||
+compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/alloc/iter_1/reduced.pt" > /dev/null ||
   fail "IMPQ did not reach its first reduction before the kill: $(cat "$TEST_TMPDIR/impq1.log")"
 out=$("$run" --spec="$impq" --threads=1 2>&1) || fail "IMPQ resume failed: $out"
 grep -q "impq: resuming run 3" <<<"$out" || fail "IMPQ did not resume run 3: $out"

@@ -77,7 +77,10 @@ TEST(TrainerTest, LearnsSyntheticClassesWellAboveChance) {
   o.lr = 0.1;
   Trainer trainer(*net, *d.train, d.val.get(), o);
   int callbacks = 0;
-  trainer.set_epoch_callback([&](const EpochStats&) { ++callbacks; });
+  trainer.set_epoch_callback([&](const EpochStats&) {
+    ++callbacks;
+    return absl::OkStatus();
+  });
   absl::StatusOr<TrainResult> r = trainer.Run();
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->history.size(), 4u);
