@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -33,6 +35,9 @@
 #include "lib/runtime/malloc_tuning.h"
 #include "results/store.h"
 
+ABSL_FLAG(std::string, papers_dir, "",
+          "Directory of the paper files (experiments/papers/*.json) that specs' paper_row must name; default: "
+          "this binary's runfiles, else <workspace>/experiments/papers.");
 ABSL_FLAG(std::vector<std::string>, spec, {}, "Spec files (comma-separated), run in order.");
 ABSL_FLAG(std::string, data_dir, "", "Override the specs' data_dir.");
 ABSL_FLAG(std::vector<std::string>, dataset_dir, {},
@@ -53,6 +58,21 @@ namespace {
 std::string Workspace() {
   const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
   return ws ? ws : std::filesystem::current_path().string();
+}
+
+// Where experiments/papers is: --papers_dir, else the runfiles of this binary (bazel run,
+// bazel test), else the workspace's source tree.
+std::string PapersDir(const char* argv0, const std::string& workspace) {
+  if (!absl::GetFlag(FLAGS_papers_dir).empty()) return absl::GetFlag(FLAGS_papers_dir);
+  std::vector<std::string> candidates;
+  if (const char* r = std::getenv("RUNFILES_DIR")) candidates.push_back(absl::StrCat(r, "/mpqbench/experiments/papers"));
+  candidates.push_back(absl::StrCat(argv0, ".runfiles/mpqbench/experiments/papers"));
+  candidates.push_back(workspace + "/experiments/papers");
+  std::error_code ec;
+  for (const std::string& c : candidates) {
+    if (std::filesystem::is_directory(c, ec)) return c;
+  }
+  return candidates.back();
 }
 
 // The code version a run records: `git describe --always --dirty` of the workspace.
@@ -98,6 +118,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string workspace = mpq::experiments::Workspace();
+  const std::string papers_dir = mpq::experiments::PapersDir(argv[0], workspace);
+  std::optional<absl::StatusOr<std::set<std::string>>> paper_rows;  // read when a spec names a row
   std::vector<mpq::experiments::ExperimentSpec> specs;
   for (const std::string& file : spec_files) {
     std::error_code ec;
@@ -117,6 +139,15 @@ int main(int argc, char** argv) {
     if (!spec.ok()) {
       absl::FPrintF(stderr, "run: %s\n", spec.status().message());
       return 2;
+    }
+    if (!spec->paper_row.empty()) {
+      if (!paper_rows) paper_rows = mpq::experiments::ReadPaperRows(papers_dir);
+      absl::Status row = paper_rows->ok() ? mpq::experiments::CheckPaperRow(*spec, **paper_rows, papers_dir)
+                                          : paper_rows->status();
+      if (!row.ok()) {
+        absl::FPrintF(stderr, "run: %s: %s (--papers_dir sets where the paper files are)\n", file, row.message());
+        return 2;
+      }
     }
     if (!absl::GetFlag(FLAGS_data_dir).empty()) spec->data_dir = absl::GetFlag(FLAGS_data_dir);
     for (const std::string& entry : absl::GetFlag(FLAGS_dataset_dir)) {

@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <sstream>
+#include <fstream>
+#include <filesystem>
 #include <cstdio>
 #include <limits>
 #include <vector>
@@ -240,6 +243,35 @@ absl::StatusOr<ExperimentSpec> WithEpochs(const ExperimentSpec& spec, int64_t ep
 }
 
 std::string SpecToJson(const ExperimentSpec& spec) { return ToJson(spec).dump(); }
+
+absl::StatusOr<std::set<std::string>> ReadPaperRows(const std::string& dir) {
+  std::set<std::string> rows;
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot list the paper files in ", dir, ": ", ec.message()));
+  for (const std::filesystem::path& f : files) {
+    std::ifstream in(f);
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      const Json paper = Json::parse(text.str());
+      for (const Json& row : paper.at("rows")) rows.insert(row.at("id").get<std::string>());
+    } catch (const Json::exception& e) {
+      return absl::DataLossError(absl::StrCat(f.string(), ": not a paper file (rows[].id): ", e.what()));
+    }
+  }
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no paper rows in ", dir, "/*.json"));
+  return rows;
+}
+
+absl::Status CheckPaperRow(const ExperimentSpec& spec, const std::set<std::string>& rows, const std::string& dir) {
+  if (spec.paper_row.empty() || rows.count(spec.paper_row)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(spec.name, ": \"paper_row\": '", spec.paper_row, "' is not a row of ",
+                                                 dir, "/*.json (", rows.size(), " rows known)"));
+}
 
 std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version, const std::string& data_fingerprint) {
   Json j = ToJson(spec);

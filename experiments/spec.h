@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -76,6 +77,12 @@ std::string SpecToJson(const ExperimentSpec& spec);
 
 // Run identity: 16 hex digits of FNV-1a 64 over the canonical JSON (without data_dir,
 // which says where the data is, not what it is) and the code version.
+// The published row ids of every <dir>/*.json paper file (experiments/papers); errors
+// name the file.
+absl::StatusOr<std::set<std::string>> ReadPaperRows(const std::string& dir);
+// A spec's paper_row must be one of `rows` ("" is always fine).
+absl::Status CheckPaperRow(const ExperimentSpec& spec, const std::set<std::string>& rows, const std::string& dir);
+
 // The run identity: the spec (without data_dir), the code version and, when given, the
 // fingerprint of the dataset files (experiments/data_fingerprint.h).
 std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version,

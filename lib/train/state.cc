@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "lib/runtime/atomic_file.h"
 
 namespace mpq::train {
@@ -62,17 +63,40 @@ absl::Status SaveModule(const torch::nn::Module& module, const std::string& path
   return SaveArchive(archive, path);
 }
 
-absl::Status LoadModule(torch::nn::Module& module, const std::string& path) {
-  torch::serialize::InputArchive archive;
-  if (absl::Status s = LoadArchive(archive, path); !s.ok()) return s;
+absl::Status LoadModuleFrom(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                            const std::string& path) {
+  // LibTorch's load replaces each tensor (shape included) with the archive's: a
+  // checkpoint of another network would load "successfully". Shapes are compared.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& p : module.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : module.named_buffers()) shapes.emplace_back(b.key(), b.value().sizes().vec());
+  const std::string fix = " (a different network or build? delete it, or the run's checkpoint directory, to start over)";
   try {
     module.load(archive);
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("cannot load ", path, " into the model (a different network or build? "
-                                            "delete it, or the run's checkpoint directory, to start over): ",
-                                            e.what_without_backtrace()));
+    return absl::DataLossError(absl::StrCat("cannot load ", path, " into the model", fix, ": ", e.what_without_backtrace()));
+  }
+  size_t i = 0;
+  auto check = [&](const std::string& name, const at::Tensor& t) -> absl::Status {
+    const std::vector<int64_t>& want = shapes[i++].second;
+    if (t.sizes().vec() == want) return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat("cannot load ", path, " into the model: ", name, " has shape [",
+                                            absl::StrJoin(t.sizes().vec(), ", "), "] there, [",
+                                            absl::StrJoin(want, ", "), "] in the model", fix));
+  };
+  for (const auto& p : module.named_parameters()) {
+    if (absl::Status s = check(p.key(), p.value()); !s.ok()) return s;
+  }
+  for (const auto& b : module.named_buffers()) {
+    if (absl::Status s = check(b.key(), b.value()); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status LoadModule(torch::nn::Module& module, const std::string& path) {
+  torch::serialize::InputArchive archive;
+  if (absl::Status s = LoadArchive(archive, path); !s.ok()) return s;
+  return LoadModuleFrom(module, archive, path);
 }
 
 absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& value) {

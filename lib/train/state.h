@@ -38,8 +38,13 @@ void RestoreState(torch::nn::Module& module, const std::vector<at::Tensor>& stat
 absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::string& path);
 absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path);
 absl::Status SaveModule(const torch::nn::Module& module, const std::string& path);
-// The module must have the same parameters and buffers as the one saved.
+// The module must have the same parameters and buffers (names and shapes) as the one
+// saved; otherwise DataLoss naming the file and the first differing tensor (the module
+// is then unusable).
 absl::Status LoadModule(torch::nn::Module& module, const std::string& path);
+// The same from an archive already read (`path` names it in errors).
+absl::Status LoadModuleFrom(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                            const std::string& path);
 
 absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
 // NotFound when `path` does not exist; DataLoss when it is damaged or not valid JSON.

@@ -190,14 +190,14 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       if (absl::Status s = LoadArchive(best, best_path); !s.ok()) return s;
     }
     if (absl::Status s = LoadArchive(archive, last_path); !s.ok()) return s;
+    if (std::filesystem::exists(best_path, ec)) {
+      if (absl::Status s = LoadModuleFrom(model_, best, best_path); !s.ok()) return s;
+      best_state = CopyState(model_);
+    }
     try {
-      if (std::filesystem::exists(best_path, ec)) {
-        model_.load(best);
-        best_state = CopyState(model_);
-      }
       torch::serialize::InputArchive model_archive, optimizer_archive;
       archive.read("model", model_archive);
-      model_.load(model_archive);
+      if (absl::Status s = LoadModuleFrom(model_, model_archive, last_path); !s.ok()) return s;
       archive.read("optimizer", optimizer_archive);
       optimizer->load(optimizer_archive);
       at::Tensor history, best_epoch, best_val, rng;

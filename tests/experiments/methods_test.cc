@@ -89,6 +89,38 @@ std::vector<const alloc::MethodEntry*> AllMethods() {
 INSTANTIATE_TEST_SUITE_P(Registry, MethodsTest, ::testing::ValuesIn(AllMethods()),
                          [](const auto& info) { return std::string(info.param->name); });
 
+// Whatever throws once the run row exists ends the run as failed with the message; the
+// next call resumes it to the end.
+TEST(RunExperimentTest, AnExceptionAfterTheRunRowEndsItFailedAndItResumes) {
+  absl::StatusOr<ExperimentSpec> spec = ParseSpec(
+      R"({"name": "throws", "dataset": "synthetic", "epochs": 1, "train_subset": 64, "batch_size": 32})", "t");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::string ws = TempDir("throws");
+  auto store = std::move(*results::ResultStore::Open(ws + "/results/mpqbench.db"));
+  RunnerOptions options;
+  options.workspace = ws;
+  options.code_version = "test";
+  options.threads = 1;
+  options.workers = 0;
+  RunError error;
+  for (const char* stage : {"open", "evaluate"}) {
+    options.fault_after_stage = stage;
+    absl::StatusOr<RunSummary> s = RunExperiment(*spec, *store, options, &error);
+    ASSERT_FALSE(s.ok()) << stage;
+    EXPECT_THAT(std::string(s.status().message()), ::testing::HasSubstr("injected fault"));
+    const std::vector<results::RunRecord> runs = *store->ListRuns();
+    ASSERT_EQ(runs.size(), 1u) << stage;  // the second failure is the same run, resumed
+    EXPECT_EQ(runs[0].status, "failed") << stage;
+    EXPECT_THAT(runs[0].error, ::testing::HasSubstr("injected fault")) << stage;
+  }
+  options.fault_after_stage = "";
+  absl::StatusOr<RunSummary> s = RunExperiment(*spec, *store, options, &error);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->run, 1);
+  EXPECT_EQ(store->GetRun(1)->status, "finished");
+  EXPECT_EQ(store->GetRun(1)->error, "");
+}
+
 TEST(MethodRegistryTest, NamesAreUniqueAndUnknownNamesListTheValidOnes) {
   std::vector<std::string> names = alloc::MethodNames();
   std::sort(names.begin(), names.end());

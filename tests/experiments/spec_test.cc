@@ -159,13 +159,8 @@ TEST(SpecTest, IdentityIgnoresTheDataLocationButNotTheCodeOrSettings) {
 // published row that exists: a bad key in experiments/BUILD fails here, not in a
 // nightly run.
 TEST(SpecTest, EveryExperimentTargetParses) {
-  std::set<std::string> paper_rows;  // the published rows of experiments/papers/*.json
-  for (const auto& entry : std::filesystem::directory_iterator("experiments/papers")) {
-    std::ifstream in(entry.path());
-    const nlohmann::json paper = nlohmann::json::parse(in);
-    for (const auto& row : paper.at("rows")) paper_rows.insert(row.at("id").get<std::string>());
-  }
-  ASSERT_FALSE(paper_rows.empty());
+  absl::StatusOr<std::set<std::string>> paper_rows = ReadPaperRows("experiments/papers");
+  ASSERT_TRUE(paper_rows.ok()) << paper_rows.status();
   int specs = 0;
   for (const auto& entry : std::filesystem::directory_iterator("experiments")) {
     const std::string path = entry.path().string();
@@ -175,13 +170,17 @@ TEST(SpecTest, EveryExperimentTargetParses) {
     text << in.rdbuf();
     absl::StatusOr<ExperimentSpec> s = ParseSpec(text.str(), path);
     EXPECT_TRUE(s.ok()) << s.status();
-    if (s.ok() && !s->paper_row.empty()) {
-      EXPECT_TRUE(paper_rows.count(s->paper_row)) << path << ": paper_row '" << s->paper_row
-                                                  << "' is in no experiments/papers/*.json";
+    if (s.ok()) {
+      const absl::Status row = CheckPaperRow(*s, *paper_rows, "experiments/papers");
+      EXPECT_TRUE(row.ok()) << path << ": " << row;
     }
     ++specs;
   }
   EXPECT_GE(specs, 38);  // experiments/BUILD defines 38 experiment() targets today
+  ExperimentSpec unknown = *ParseSpec(R"({"name": "u", "paper_row": "no-such/row"})", "u");
+  const absl::Status s = CheckPaperRow(unknown, *paper_rows, "experiments/papers");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'no-such/row' is not a row of experiments/papers/*.json"), std::string::npos) << s;
 }
 
 }  // namespace

@@ -64,6 +64,39 @@ TEST_F(AtomicFileTest, FailingOrThrowingWriterKeepsTheOldFile) {
   EXPECT_FALSE(fs::exists(path + ".tmp"));
 }
 
+TEST_F(AtomicFileTest, ChecksummedFilesRoundTripAndDamageIsNamed) {
+  const std::string path = (dir_ / "last.pt").string();
+  const std::string content = std::string("PK\0\x03 model bytes ") + std::string(5000, 'w');
+  ASSERT_TRUE(WriteChecksummedFile(path, content).ok());
+  EXPECT_EQ(Read(path).size(), content.size() + kChecksumTrailerBytes);
+  absl::StatusOr<std::string> back = ReadChecksummedFile(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, content);
+
+  // One flipped byte anywhere in the content.
+  std::string damaged = Read(path);
+  damaged[1234] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << damaged;
+  absl::Status s = ReadChecksummedFile(path).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find(path + " fails its checksum"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("delete it"), std::string::npos) << s;
+
+  // Truncated: the trailer is gone (or, cut inside it, unreadable).
+  ASSERT_TRUE(WriteChecksummedFile(path, content).ok());
+  const std::string whole = Read(path);
+  for (size_t keep : {size_t{0}, size_t{10}, whole.size() - 40, whole.size() - 5}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << whole.substr(0, keep);
+    s = ReadChecksummedFile(path).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << keep;
+    EXPECT_NE(s.message().find(path), std::string::npos) << s;
+  }
+  // A file from a build without trailers, and a missing file.
+  ASSERT_TRUE(WriteFileAtomically(path, "{\"done\": 3}").ok());
+  EXPECT_NE(ReadChecksummedFile(path).status().message().find("no mpqbench checksum trailer"), std::string::npos);
+  EXPECT_EQ(ReadChecksummedFile(path + ".absent").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(AtomicFileTest, MissingDirectoryIsNamed) {
   const std::string path = (dir_ / "no_such_dir" / "x.json").string();
   const absl::Status s = WriteFileAtomically(path, "x");

@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 
 #include "datasets/synthetic.h"
 #include "datasets/transforms.h"
@@ -91,6 +93,64 @@ TEST(TrainerTest, LearnsSyntheticClassesWellAboveChance) {
   absl::StatusOr<EvalResult> again = Evaluate(*net, *d.val);
   ASSERT_TRUE(again.ok());
   EXPECT_NEAR(again->top1, r->best_val_top1, 1e-9);
+}
+
+// The epoch's metrics are handed over before its checkpoint is written: when storing
+// them fails, training stops and the checkpoint still holds the epoch before, so a
+// resume replays the epoch and hands its metrics over again.
+TEST(TrainerTest, ACallbackErrorStopsTrainingBeforeTheCheckpointMovesOn) {
+  const std::string dir = TempDir("callback_error");
+  SyntheticData d = MakeData(128, 64);
+  std::shared_ptr<models::Model> net = SmallNet(4);
+  TrainOptions o = Options(3);
+  o.checkpoint_dir = dir;
+  Trainer trainer(*net, *d.train, d.val.get(), o);
+  std::vector<int64_t> seen;
+  trainer.set_epoch_callback([&](const EpochStats& s) {
+    seen.push_back(s.epoch);
+    return s.epoch == 1 ? absl::UnavailableError("database locked") : absl::OkStatus();
+  });
+  absl::StatusOr<TrainResult> r = trainer.Run();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("epoch 2: database locked"));
+  EXPECT_EQ(seen, (std::vector<int64_t>{0, 1}));
+
+  SyntheticData d2 = MakeData(128, 64);
+  std::shared_ptr<models::Model> again = SmallNet(4);
+  Trainer resumed(*again, *d2.train, d2.val.get(), o);
+  std::vector<int64_t> replayed;
+  resumed.set_epoch_callback([&](const EpochStats& s) {
+    replayed.push_back(s.epoch);
+    return absl::OkStatus();
+  });
+  absl::StatusOr<TrainResult> r2 = resumed.Run();
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->resumed_from_epoch, 1);
+  EXPECT_EQ(replayed, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(TrainerTest, ADamagedCheckpointIsAnErrorNamingIt) {
+  const std::string dir = TempDir("damaged");
+  SyntheticData d = MakeData(128, 64);
+  std::shared_ptr<models::Model> net = SmallNet(5);
+  TrainOptions o = Options(2);
+  o.checkpoint_dir = dir;
+  o.stop_after_epochs = 1;
+  ASSERT_TRUE(Trainer(*net, *d.train, d.val.get(), o).Run().ok());
+  const std::string last = dir + "/last.pt";
+  {
+    std::fstream f(last, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2000);
+    f.write("twenty flipped bytes", 20);
+  }
+  SyntheticData d2 = MakeData(128, 64);
+  std::shared_ptr<models::Model> again = SmallNet(5);
+  absl::StatusOr<TrainResult> r = Trainer(*again, *d2.train, d2.val.get(), o).Run();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(), HasSubstr(last + " fails its checksum"));
+  EXPECT_THAT(r.status().message(), HasSubstr("delete it"));
 }
 
 TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
