@@ -42,6 +42,13 @@ WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQ
   return q;
 }
 
+// The bits the cost model records: those applied. Without a weight quantizer the
+// weights stay float32 whatever the bits buffer says.
+std::vector<int64_t> AppliedWeightBits(const WeightQuantization& q, const at::Tensor& bits, int64_t out_channels) {
+  if (q.kind == WeightQuantizer::kNone) return std::vector<int64_t>(static_cast<size_t>(out_channels), kFullPrecision);
+  return PerChannelBits(bits, out_channels);
+}
+
 at::Tensor QuantizeWeight(const WeightQuantization& q, const at::Tensor& weight) {
   switch (q.kind) {
     case WeightQuantizer::kNone:
@@ -93,7 +100,7 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
   if (LayerRecorder* recorder = LayerRecorder::Active()) {
     recorder->Add(ConvRecord(this, options.in_channels(), options.out_channels(), options.groups(),
                              options.kernel_size()->data(), options.stride()->data(), options.padding()->data(),
-                             PerChannelBits(weight_bits, options.out_channels()), x, y));
+                             AppliedWeightBits(quantization, weight_bits, options.out_channels()), x, y));
   }
   return y;
 }
@@ -132,7 +139,7 @@ at::Tensor QLinearImpl::forward(const at::Tensor& x) {
     r.is_linear = true;
     r.in_channels = options.in_features();
     r.out_channels = options.out_features();
-    r.weight_bits = PerChannelBits(weight_bits, options.out_features());
+    r.weight_bits = AppliedWeightBits(quantization, weight_bits, options.out_features());
     r.input = x;
     r.input_elements = x.numel() / (x.dim() > 1 ? x.size(0) : 1);
     r.output = y;

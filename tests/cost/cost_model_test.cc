@@ -109,6 +109,21 @@ TEST(CostModelTest, MeasuresAModelThroughItsModules) {
   EXPECT_DOUBLE_EQ(r.layers[1].macs, 2560);
 }
 
+// The bits recorded are the bits applied: without a weight quantizer the weights stay
+// float32, whatever the bits buffer holds (a 4 here would give 8x too few BitOps).
+TEST(CostModelTest, UnquantizedWeightsCountAsFullPrecision) {
+  QConv2d conv(QConv2dOptions(3, 4, 3).padding(1).weight_quantizer(nn::WeightQuantizer::kNone).bits(4));
+  QConv2d lin4(QConv2dOptions(3, 4, 3).padding(1).bits(4));
+  auto measure = [](QConv2d& m) {
+    return MeasureModelCost(*m, [&](const at::Tensor& x) { return m->forward(x); }, {1, 3, 8, 8}, 8);
+  };
+  const CostReport none = measure(conv), four = measure(lin4);
+  EXPECT_EQ(none.layers[0].weight_bits, std::vector<int64_t>(4, 32));
+  EXPECT_DOUBLE_EQ(none.totals.bw_eff, 32);
+  EXPECT_DOUBLE_EQ(four.totals.bw_eff, 4);
+  EXPECT_DOUBLE_EQ(none.totals.bitops, 8 * four.totals.bitops);
+}
+
 TEST(CostModelTest, LayerFedByTheNetworkInputGetsInputBits) {
   QConv2d conv(QConv2dOptions(3, 4, 3).padding(1).bits(8));
   const CostReport r = MeasureModelCost(*conv, [&](const at::Tensor& x) { return conv->forward(x); }, {1, 3, 8, 8}, 8);
