@@ -351,6 +351,9 @@ good_db="$tmp/good.db"
 db_case() {  # db_case NAME PATTERN MUTATION: a mutated copy of good.db must be refused, untouched
   local name=$1 pattern=$2 f="$tmp/db_$1.db"
   cp "$good_db" "$f"
+  # In rollback-journal mode (header bytes 18-19 = 1): a build that switched it to WAL
+  # before refusing it would change the file.
+  printf '\x01\x01' | dd of="$f" bs=1 seek=18 conv=notrunc status=none
   eval "$3"
   local before; before=$(sha256sum "$f" | cut -c1-64)
   expect_refused databases "$name" "$pattern" "" -- "$run" --db="$f" --threads=2 "$tmp/good.json"
