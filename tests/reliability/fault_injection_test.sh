@@ -89,7 +89,7 @@ flip() { printf '\xa5\x5a\xa5\x5a\xa5\x5a\xa5\x5a\xa5\x5a\xa5\x5a\xa5\x5a\xa5\x5
 echo "fault-injection suite, seed $seed"
 
 # ---------------------------------------------------------------------------------------
-echo "== datasets: corrupted and truncated files"
+echo "== [${SECONDS}s] datasets: corrupted and truncated files"
 tiny="$tmp/data/tiny"
 make_fmnist "$tiny" 600 200
 data_case() {  # data_case NAME PATTERN MUTATION...: a copy of $tiny, mutated, must be refused
@@ -127,7 +127,7 @@ expect_refused datasets missing_dir "$tmp/data/nowhere" "$db" -- "$run" \
   "$(spec nowhere "{\"name\":\"nowhere\",\"dataset\":\"fashion_mnist\",\"data_dir\":\"$tmp/data/nowhere\",\"epochs\":1}")"
 
 # ---------------------------------------------------------------------------------------
-echo "== specs: values, types, combinations and paths that cannot work"
+echo "== [${SECONDS}s] specs: values, types, combinations and paths that cannot work"
 bad_spec() {  # bad_spec NAME PATTERN JSON
   expect_refused specs "$1" "$2" "$db" -- "$run" --threads=2 "$(spec "spec_$1" "$3")"
 }
@@ -163,7 +163,7 @@ expect_refused specs comma_path 'a,b/c.json: "epoch": unknown key' "$db" -- "$ru
 expect_refused specs missing_path 'no_such.json' "$db" -- "$run" "$tmp/no_such.json"
 
 # ---------------------------------------------------------------------------------------
-echo "== kills: kill -9 at random moments, resumed, equal to an uninterrupted run"
+echo "== [${SECONDS}s] kills: kill -9 at random moments, resumed, equal to an uninterrupted run"
 kspec='"dataset":"synthetic","epochs":2,"train_subset":256,"validation_fraction":0.05,"batch_size":64,"lr":0.02,"weight_bits":4,"method":"impq","impq":{"weight_schedule":"0:150","max_iterations":2,"finetune_epochs":1,"finetune_lr":0.01,"eval_fraction":0.02}'
 ref_db="$tmp/ref.db"
 t0=$(date +%s%N)
@@ -211,10 +211,10 @@ fi
 for k in $(seq 1 $kills); do count kills $verdict; done
 
 # ---------------------------------------------------------------------------------------
-echo "== state: damaged checkpoints and allocator state are named, never resumed silently"
+echo "== [${SECONDS}s] state: damaged checkpoints and allocator state are named, never resumed silently"
 state_db="$tmp/state.db"
-state_case() {  # state_case NAME FILE-GLOB MUTATION: kill after FILE exists, damage it, resume
-  local name=$1 glob=$2 mutation=$3
+state_case() {  # state_case NAME WAIT-GLOB FILE MUTATION: kill once WAIT exists, damage FILE, resume
+  local name=$1 glob=$2 target=$3 mutation=$4
   rm -f "$state_db"*
   local ws_old=$BUILD_WORKSPACE_DIRECTORY
   export BUILD_WORKSPACE_DIRECTORY="$tmp/ws_state_$name"
@@ -229,6 +229,7 @@ state_case() {  # state_case NAME FILE-GLOB MUTATION: kill after FILE exists, da
   done
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
   if [[ -n "$f" ]]; then
+    f="$(dirname "$f")/$target"
     eval "$mutation"
     expect_refused state "$name" "$(basename "$f").*(damaged|checksum|trailer)" "$state_db" -- \
       "$run" --db="$state_db" --threads=2 "$tmp/kill_ref.json"
@@ -238,13 +239,14 @@ state_case() {  # state_case NAME FILE-GLOB MUTATION: kill after FILE exists, da
   fi
   export BUILD_WORKSPACE_DIRECTORY=$ws_old
 }
-state_case last_flipped "last.pt" 'flip "$f" 2000'
-state_case last_truncated "last.pt" 'head -c 3000 "$f" > "$f.cut" && mv "$f.cut" "$f"'
-state_case impq_state_flipped "alloc/state.json" 'flip "$f" 10'
-state_case impq_point_truncated "alloc/point_0.pt" ': > "$f"'
+state_case last_flipped "last.pt" last.pt 'flip "$f" 2000'
+state_case last_truncated "last.pt" last.pt 'head -c 3000 "$f" > "$f.cut" && mv "$f.cut" "$f"'
+state_case impq_state_flipped "alloc/state.json" state.json 'flip "$f" 10'
+# Once iteration 1 has begun, point 0's model is what a resume loads first.
+state_case impq_point_truncated "alloc/iter_1/reduced.pt" ../point_0.pt ': > "$f"'
 
 # ---------------------------------------------------------------------------------------
-echo "== races: concurrent writers, the same spec twice at once, and just as it finishes"
+echo "== [${SECONDS}s] races: concurrent writers, the same spec twice at once, and just as it finishes"
 race_db="$tmp/race.db"
 rspec="$(spec race "{\"name\":\"race\",\"dataset\":\"synthetic\",\"epochs\":1,\"train_subset\":256,\"batch_size\":64}")"
 t0=$(date +%s%N)
@@ -290,7 +292,7 @@ if (( ok && $(status_count "$race_db" finished) == 3 && dups == 0 )); then count
 else count races silent; note "races/concurrent_writers: $(runs_in "$race_db")"; fi
 
 # ---------------------------------------------------------------------------------------
-echo "== identity: the cache, the data it was computed on, and --force"
+echo "== [${SECONDS}s] identity: the cache, the data it was computed on, and --force"
 id_db="$tmp/identity.db"
 ispec() { spec "id_$1" "{\"name\":\"id\",\"dataset\":\"fashion_mnist\",\"data_dir\":\"$2\",\"epochs\":1,\"batch_size\":64}"; }
 expect_ok() {  # expect_ok CLASS NAME PATTERN -- COMMAND...: must succeed and print PATTERN
@@ -319,7 +321,7 @@ n_train=$("$query" --db="$tmp/identity2.db" export --csv --table=metrics | awk -
 if (( n_train == 1 )); then count identity clear; else count identity silent; note "identity: fresh database stored $n_train training epochs, expected 1"; fi
 
 # ---------------------------------------------------------------------------------------
-echo "== disk: a full file system under checkpoints and under the database"
+echo "== [${SECONDS}s] disk: a full file system under checkpoints and under the database"
 if mkdir -p "$tmp/small" && mount -t tmpfs -o size=1m tmpfs "$tmp/small" 2>/dev/null; then
   mounts+=("$tmp/small")
   disk_db="$tmp/disk.db"
@@ -345,7 +347,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
-echo "== databases: refused files are left byte-identical; read-only media can be queried"
+echo "== [${SECONDS}s] databases: refused files are left byte-identical; read-only media can be queried"
 good_db="$tmp/good.db"
 "$run" --db="$good_db" --threads=2 "$(spec good '{"name":"good","dataset":"synthetic","epochs":1,"train_subset":64,"batch_size":64}')" > /dev/null 2>&1
 db_case() {  # db_case NAME PATTERN MUTATION: a mutated copy of good.db must be refused, untouched
