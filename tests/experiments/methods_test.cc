@@ -30,6 +30,15 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
+RunnerOptions TestOptions(const std::string& workspace) {
+  RunnerOptions options;
+  options.workspace = workspace;
+  options.code_version = "test";
+  options.threads = 1;
+  options.workers = 0;
+  return options;
+}
+
 TEST_P(MethodsTest, SmokeSpecRunsEndToEndAndIsStored) {
   const alloc::MethodEntry& method = *GetParam();
   nlohmann::json spec = nlohmann::json::parse(method.smoke_spec);
@@ -46,11 +55,7 @@ TEST_P(MethodsTest, SmokeSpecRunsEndToEndAndIsStored) {
 
   const std::string ws = TempDir(method.name);
   auto store = std::move(*results::ResultStore::Open(ws + "/results/mpqbench.db"));
-  RunnerOptions options;
-  options.workspace = ws;
-  options.code_version = "test";
-  options.threads = 1;
-  options.workers = 0;
+  RunnerOptions options = TestOptions(ws);
   RunError error;
   absl::StatusOr<RunSummary> s = RunExperiment(*parsed, *store, options, &error);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -97,11 +102,7 @@ TEST(RunExperimentTest, AnExceptionAfterTheRunRowEndsItFailedAndItResumes) {
   ASSERT_TRUE(spec.ok()) << spec.status();
   const std::string ws = TempDir("throws");
   auto store = std::move(*results::ResultStore::Open(ws + "/results/mpqbench.db"));
-  RunnerOptions options;
-  options.workspace = ws;
-  options.code_version = "test";
-  options.threads = 1;
-  options.workers = 0;
+  RunnerOptions options = TestOptions(ws);
   RunError error;
   for (const char* stage : {"open", "evaluate"}) {
     options.fault_after_stage = stage;
