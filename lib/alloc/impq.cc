@@ -25,6 +25,8 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> ImpqOptions::Parse(const Js
   OptionReader r(options, "impq.");
   const std::string metric = r.OneOf("metric", Name(o->metric), {"paper", "code"});
   o->metric = metric == "code" ? SensitivityMetric::kCode : SensitivityMetric::kPaper;
+  const std::string reduction = r.OneOf("reduction", Name(o->reduction), {"exact", "threshold"});
+  o->reduction = reduction == "threshold" ? ReductionRule::kThreshold : ReductionRule::kExact;
   o->sensitivity.eval_top = r.Integer("eval_top", o->sensitivity.eval_top, 0, 1 << 20);
   o->eval_fraction = r.Number("eval_fraction", o->eval_fraction, {0, 1, true, false});
   for (auto [key, schedule] : {std::pair<const char*, Schedule*>{"weight_schedule", &o->weight_schedule},
@@ -62,6 +64,7 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> ImpqOptions::Parse(const Js
 
 Json ImpqOptions::ToJson() const {
   return Json{{"metric", Name(metric)},
+              {"reduction", Name(reduction)},
               {"eval_top", sensitivity.eval_top},
               {"eval_fraction", eval_fraction},
               {"weight_schedule", FormatSchedule(weight_schedule)},
@@ -83,9 +86,9 @@ absl::StatusOr<std::pair<int64_t, int64_t>> ImpqAllocator::Reduce(torch::nn::Mod
   std::vector<GroupSensitivity> weights, acts;
   for (const GroupSensitivity& g : sensitivity) (g.is_weight ? weights : acts).push_back(g);
   const std::vector<size_t> w = SelectForReduction(weights, options.metric, GroupsAt(options.weight_schedule, iteration),
-                                                   options.min_weight_bits);
-  const std::vector<size_t> a =
-      SelectForReduction(acts, options.metric, GroupsAt(options.act_schedule, iteration), options.min_act_bits);
+                                                   options.min_weight_bits, options.reduction);
+  const std::vector<size_t> a = SelectForReduction(acts, options.metric, GroupsAt(options.act_schedule, iteration),
+                                                   options.min_act_bits, options.reduction);
   Allocation change;
   for (size_t i : w) change.groups.push_back({weights[i].layer, true, weights[i].group, weights[i].bits - 1});
   for (size_t i : a) change.groups.push_back({acts[i].layer, false, 0, acts[i].bits - 1});
@@ -117,6 +120,7 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
 
   const Json details = {{"method", "impq"},
                         {"metric", Name(o.metric)},
+                        {"reduction", Name(o.reduction)},
                         {"eval_top", o.sensitivity.eval_top},
                         {"mode", o.act_schedule.empty() ? "weights" : "weights_activations"},
                         {"finetune_epochs", o.finetune_epochs},

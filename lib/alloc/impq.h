@@ -37,6 +37,7 @@ namespace mpq::alloc {
 
 struct ImpqOptions : public MethodOptions {
   SensitivityMetric metric = SensitivityMetric::kPaper;  // default the paper's
+  ReductionRule reduction = ReductionRule::kExact;       // default the paper's N; kThreshold: the code's N+1
   SensitivityOptions sensitivity;                        // eval_top (default all classes)
   Schedule weight_schedule = {{0, 400}};                 // default 400 per iteration
   Schedule act_schedule;                                 // empty = weights only (default)
@@ -52,7 +53,7 @@ struct ImpqOptions : public MethodOptions {
   double eval_fraction = 0.05;                           // share of the training split measured (calibration)
   int64_t stop_after_finetune_epochs = 0;                // pause after N fine-tune epochs (0 = run on; tests)
 
-  // The spec's "impq" object: keys metric (paper | code), eval_top, eval_fraction,
+  // The spec's "impq" object: keys metric (paper | code), reduction (exact | threshold), eval_top, eval_fraction,
   // weight_schedule and act_schedule ("ITER:GROUPS,..."), max_iterations,
   // finetune_epochs, finetune_lr, finetune_warmup_epochs, target_bw_eff,
   // target_cc_gbitops, max_val_drop, min_weight_bits, min_act_bits; defaults as above.

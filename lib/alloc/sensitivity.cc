@@ -25,6 +25,7 @@ struct WeightLayer {
   int64_t groups_of_bits = 1;
   std::vector<int64_t> bits;  // per output channel
   at::Tensor weight;    // float weights
+  at::Tensor quantized;  // the weights the forward used (quantized at the current bits)
 };
 
 struct ActGroup {
@@ -32,6 +33,7 @@ struct ActGroup {
   std::string name;
   double sum = 0;
   int64_t bits = 32, elements = 0;
+  double clip = 0;
 };
 
 // Per-example, per-output-channel squared norm of the weight gradient of one layer,
@@ -55,6 +57,18 @@ at::Tensor FloatWeightOf(const torch::nn::Module& m) {
   if (const auto* conv = dynamic_cast<const nn::QConv2dImpl*>(&m)) return conv->weight;
   if (const auto* fc = dynamic_cast<const nn::QLinearImpl*>(&m)) return fc->weight;
   return {};
+}
+
+at::Tensor QuantizedWeightOf(const torch::nn::Module& m) {
+  at::NoGradGuard no_grad;
+  if (const auto* conv = dynamic_cast<const nn::QConv2dImpl*>(&m)) return conv->quantized_weight();
+  if (const auto* fc = dynamic_cast<const nn::QLinearImpl*>(&m)) return fc->quantized_weight();
+  return {};
+}
+
+double ClipOf(const torch::nn::Module& m) {
+  const auto* act = dynamic_cast<const nn::QActImpl*>(&m);
+  return act != nullptr ? act->clip() : 0.0;
 }
 
 int64_t BitGroupsOf(const torch::nn::Module& m) {
@@ -122,6 +136,7 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
         w.groups_of_bits = BitGroupsOf(*r.module);
         w.bits = r.weight_bits;
         w.weight = FloatWeightOf(*r.module);
+        w.quantized = QuantizedWeightOf(*r.module);
         layers.push_back(std::move(w));
       }
       targets.push_back(r.output);
@@ -132,7 +147,10 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
     for (const nn::ActivationRecord& r : recorder.activations()) {
       if (!r.output.defined() || !r.output.requires_grad()) continue;
       auto [it, inserted] = act_index.try_emplace(r.module, acts.size());
-      if (inserted) acts.push_back({r.module, names.count(r.module) ? names[r.module] : "act", 0.0, r.bits, r.elements});
+      if (inserted) {
+        acts.push_back({r.module, names.count(r.module) ? names[r.module] : "act", 0.0, r.bits, r.elements,
+                        ClipOf(*r.module)});
+      }
       targets.push_back(r.output);
       act_slots.push_back(it->second);
     }
@@ -179,18 +197,27 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
     const at::Tensor energy = w.sum * scale;
     const int64_t c = energy.size(0);
     const at::Tensor abs_w = w.weight.detach().abs().reshape({c, -1}).to(at::kDouble);
+    const at::Tensor abs_q = w.quantized.abs().reshape({c, -1}).to(at::kDouble);
     const int64_t per_channel = abs_w.size(1);
     if (w.groups_of_bits == c) {
       for (int64_t i = 0; i < c; ++i) {
-        report.groups.push_back({w.name, true, i, w.bits[i], per_channel, energy[i].item<double>(),
-                                 abs_w[i].mean().item<double>()});
+        GroupSensitivity g{w.name, true, i, w.bits[i], per_channel, energy[i].item<double>(),
+                           abs_w[i].mean().item<double>()};
+        g.mean_abs_quantized_weight = abs_q[i].mean().item<double>();
+        report.groups.push_back(g);
       }
     } else {
-      report.groups.push_back(
-          {w.name, true, 0, w.bits[0], per_channel * c, energy.sum().item<double>(), abs_w.mean().item<double>()});
+      GroupSensitivity g{w.name, true, 0, w.bits[0], per_channel * c, energy.sum().item<double>(),
+                         abs_w.mean().item<double>()};
+      g.mean_abs_quantized_weight = abs_q.mean().item<double>();
+      report.groups.push_back(g);
     }
   }
-  for (const ActGroup& a : acts) report.groups.push_back({a.name, false, 0, a.bits, a.elements, a.sum * scale, 0.0});
+  for (const ActGroup& a : acts) {
+    GroupSensitivity g{a.name, false, 0, a.bits, a.elements, a.sum * scale, 0.0};
+    g.clip = a.clip;
+    report.groups.push_back(g);
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
@@ -200,12 +227,18 @@ double Score(const GroupSensitivity& g, SensitivityMetric metric) { return Score
 double Score(const GroupSensitivity& g, SensitivityMetric metric, int64_t bits) {
   const double delta = std::ldexp(1.0, -static_cast<int>(bits));  // 2^-B
   if (metric == SensitivityMetric::kPaper) return delta * delta * g.energy;
-  const double mean_e = g.elements > 0 ? 12.0 * g.energy / static_cast<double>(g.elements) : 0.0;
-  return mean_e * (g.is_weight ? g.mean_abs_weight : 1.0) * delta;
+  // The authors' code: E without the 1/12; weights: its mean over the group's elements
+  // times mean|Q(w)| (reduce_precision reads p.data, the quantized weights); activations:
+  // its sum over the group's elements times the clip value (reduce_precision_act).
+  const double e = 12.0 * g.energy;
+  if (g.is_weight) return (g.elements > 0 ? e / static_cast<double>(g.elements) : 0.0) * g.mean_abs_quantized_weight * delta;
+  return e * g.clip * delta;
 }
 
+const char* Name(ReductionRule rule) { return rule == ReductionRule::kExact ? "exact" : "threshold"; }
+
 std::vector<size_t> SelectForReduction(const std::vector<GroupSensitivity>& groups, SensitivityMetric metric,
-                                       int64_t n, int64_t min_bits) {
+                                       int64_t n, int64_t min_bits, ReductionRule rule) {
   std::vector<size_t> eligible;
   if (n <= 0) return eligible;
   for (size_t i = 0; i < groups.size(); ++i) {
@@ -214,7 +247,15 @@ std::vector<size_t> SelectForReduction(const std::vector<GroupSensitivity>& grou
   std::vector<double> score(groups.size(), 0.0);
   for (size_t i : eligible) score[i] = Score(groups[i], metric);
   std::stable_sort(eligible.begin(), eligible.end(), [&](size_t a, size_t b) { return score[a] < score[b]; });
-  if (static_cast<size_t>(n) < eligible.size()) eligible.resize(static_cast<size_t>(n));
+  if (rule == ReductionRule::kExact) {
+    if (static_cast<size_t>(n) < eligible.size()) eligible.resize(static_cast<size_t>(n));
+  } else if (static_cast<size_t>(n) < eligible.size()) {
+    // The authors' reduce_precision: threshold = sorted[n], lower every score <= it.
+    const double threshold = score[eligible[static_cast<size_t>(n)]];
+    size_t keep = static_cast<size_t>(n) + 1;
+    while (keep < eligible.size() && score[eligible[keep]] <= threshold) ++keep;
+    eligible.resize(keep);
+  }
   std::sort(eligible.begin(), eligible.end());
   return eligible;
 }

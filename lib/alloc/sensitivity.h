@@ -36,9 +36,11 @@
 namespace mpq::alloc {
 
 // kPaper: score = Delta^2 E = 2^(-2B) E (the term the group adds to the bound).
-// kCode: the authors' code's ranking, mean over the group's elements of the per-element
-//        sum (dd/dh)^2 / d^2 (no 1/12), times mean|w| of the group, over 2^B
-//        (activations: without the |w| factor).
+// kCode: the authors' code's ranking (gsujankumar/IMPQ, utils/QuantModules.py
+//        reduce_precision, utils/ActQuant.py reduce_precision_act), E without the 1/12:
+//        weights: its mean over the group's elements times mean|Q(w)| of the group's
+//        quantized weights at the current bits, over 2^B; activations: its sum over the
+//        group's elements (per example) times the quantizer's clip value, over 2^B.
 enum class SensitivityMetric { kPaper, kCode };
 const char* Name(SensitivityMetric metric);
 
@@ -55,6 +57,8 @@ struct GroupSensitivity {
   int64_t elements = 0;     // weights in the group, or activation elements per example
   double energy = 0;        // E (with the 1/12), averaged over examples
   double mean_abs_weight = 0;  // weight groups: mean |w| of the float weights
+  double mean_abs_quantized_weight = 0;  // weight groups: mean |Q(w)| at the current bits
+  double clip = 0;             // activation groups: top of the quantizer's range (QActImpl::clip)
 };
 
 struct SensitivityReport {
@@ -78,7 +82,14 @@ double Score(const GroupSensitivity& group, SensitivityMetric metric, int64_t bi
 // IMPQ's reduction step: the indices (into `groups`) of the `n` lowest-scoring eligible
 // groups, eligible meaning min_bits < bits <= 16 (full-precision groups stay so). Ties
 // go to the lower index. Fewer than n when fewer are eligible.
+//
+// kExact: exactly the n lowest (the paper: "the N least sensitive groups").
+// kThreshold: the authors' code: the threshold is the (n+1)-th lowest score and every
+//   eligible group scoring <= it is lowered: n + 1 groups, more on ties (all eligible
+//   groups when n + 1 exceed them; the authors' code would fail there).
+enum class ReductionRule { kExact, kThreshold };
+const char* Name(ReductionRule rule);
 std::vector<size_t> SelectForReduction(const std::vector<GroupSensitivity>& groups, SensitivityMetric metric,
-                                       int64_t n, int64_t min_bits);
+                                       int64_t n, int64_t min_bits, ReductionRule rule = ReductionRule::kExact);
 
 }  // namespace mpq::alloc

@@ -10,6 +10,7 @@
 #include "lib/nn/layer_record.h"
 #include "lib/nn/qact.h"
 #include "lib/nn/qconv.h"
+#include "lib/quant/hwgq_tables.h"
 #include "lib/quant/quant.h"
 
 namespace mpq::nn {
@@ -181,6 +182,29 @@ void QActImpl::reset() {
 }
 
 int64_t QActImpl::current_bits() const { return bits.item<int64_t>(); }
+
+double QActImpl::clip() const {
+  const int64_t b = current_bits();
+  if (b < 1 || b > 16) return 0;  // full precision: no range
+  switch (options.quantizer()) {
+    case ActQuantizer::kNone:
+      return 0;
+    case ActQuantizer::kDorefa:
+      return 1.0;
+    case ActQuantizer::kPact:
+      return alpha.item<double>();
+    case ActQuantizer::kHwgq:
+      return b <= quant::kHwgqMaxBits ? quant::HwgqActivationStep(b) * (std::ldexp(1.0, static_cast<int>(b)) - 1) : 0;
+    case ActQuantizer::kLsq: {
+      const double qp = options.is_signed() ? std::ldexp(1.0, static_cast<int>(b) - 1) - 1
+                                            : std::ldexp(1.0, static_cast<int>(b)) - 1;
+      return step.item<double>() * qp;
+    }
+    case ActQuantizer::kUhlich:
+      return qmax.item<double>();
+  }
+  return 0;
+}
 
 void QActImpl::set_bits(int64_t b) {
   TORCH_CHECK(b == kFullPrecision || (b >= 1 && b <= 16), "QAct: bits = ", b, " out of range; expected 1..16 or 32");

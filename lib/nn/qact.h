@@ -38,6 +38,10 @@ class QActImpl : public torch::nn::Cloneable<QActImpl> {
 
   int64_t current_bits() const;
   void set_bits(int64_t bits);
+  // The top of the quantizer's range at the current bits (PACT alpha, DoReFa 1, HWGQ
+  // step (2^B - 1), LSQ step Qp, Uhlich qmax); 0 when not quantizing. IMPQ's code
+  // metric for activations scales by it (the authors' clip value).
+  double clip() const;
 
   QActOptions options;
   at::Tensor bits;         // buffer, int32 [1]

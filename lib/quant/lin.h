@@ -9,9 +9,8 @@
 // + 1/2) s/2^B. B in 1..16 per group; 32 passes the group through. Backward: identity
 // (BinaryConnect-style STE: the float shadow weights receive the gradient).
 //
-// The reference code computes round(clamp(w/s, +-1/2) 2^B - 1/2) with torch.round,
-// which sends a group's largest positive weight to a (2^B+1)-th level (2^(B-1) + 1/2)
-// when B >= 2; we clamp to the 2^B mid-rise levels the paper describes.
+// The reference code computes round(clamp(w/s, +-(1/2 - 1e-6)) 2^B - 1/2): the same
+// level for every weight while B <= 18 (docs/quantizers.md#lin).
 #pragma once
 
 #include <ATen/core/Tensor.h>

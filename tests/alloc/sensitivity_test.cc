@@ -160,17 +160,65 @@ TEST(SensitivityTest, MatchesBruteForceOverTopRunnersUp) {
   ExpectMatches(*r, BruteForce(net, *d.calibration, 4));
 }
 
+SensitivityOptions OneBatch() {
+  SensitivityOptions o;
+  o.max_batches = 1;
+  return o;
+}
+
 TEST(SensitivityTest, ScoresFollowThePaperAndTheCode) {
   GroupSensitivity g;
   g.energy = 3.0;
   g.elements = 6;
   g.mean_abs_weight = 0.5;
+  g.mean_abs_quantized_weight = 0.4375;
   g.bits = 3;
-  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kPaper), 3.0 / 64);        // 2^-6 E
-  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kCode), 12 * 3.0 / 6 * 0.5 / 8);  // mean E * mean|w| / 2^B
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kPaper), 3.0 / 64);  // 2^-6 E
+  // The authors' reduce_precision: mean E (no 1/12) * mean|Q(w)| (p.data) / 2^B.
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kCode), 12 * 3.0 / 6 * 0.4375 / 8);
   EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kPaper, 2), 3.0 / 16);
+  // reduce_precision_act: E summed over the group's elements, times the clip, / 2^B.
   g.is_weight = false;
-  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kCode), 12 * 3.0 / 6 / 8);
+  g.clip = 6.0;
+  EXPECT_DOUBLE_EQ(Score(g, SensitivityMetric::kCode), 12 * 3.0 * 6.0 / 8);
+}
+
+// What the code metric reads from the model: the quantized weights' mean |Q(w)| per group
+// (not the float weights') and each activation quantizer's clip value.
+TEST(SensitivityTest, TheCodeMetricReadsQuantizedWeightsAndClipValues) {
+  at::manual_seed(13);
+  auto net = std::make_shared<TinyNet>(testing::TinyNetOptions{2, 4, nn::ActQuantizer::kPact});
+  {
+    at::NoGradGuard no_grad;
+    net->act2->alpha.fill_(2.5);
+  }
+  Data d = MakeData(64, 16, 16, 8);
+  absl::StatusOr<SensitivityReport> r = MeasureSensitivity(*net, *d.calibration, OneBatch());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const at::Tensor q1 = net->conv1->quantized_weight().detach().abs().reshape({4, -1}).mean(1);
+  const at::Tensor w1 = net->conv1->weight.detach().abs().reshape({4, -1}).mean(1);
+  for (const GroupSensitivity& g : r->groups) {
+    if (g.is_weight && g.layer == "conv1") {
+      EXPECT_NEAR(g.mean_abs_quantized_weight, q1[g.group].item<double>(), 1e-7);
+      EXPECT_NEAR(g.mean_abs_weight, w1[g.group].item<double>(), 1e-7);
+      EXPECT_NE(g.mean_abs_quantized_weight, g.mean_abs_weight);  // 2-bit levels differ from the floats
+    }
+    if (!g.is_weight) EXPECT_DOUBLE_EQ(g.clip, g.layer == "act2" ? 2.5 : 6.0) << g.layer;  // PACT alpha
+  }
+}
+
+TEST(SensitivityTest, ClipIsTheTopOfEachActivationQuantizersRange) {
+  EXPECT_EQ(nn::QAct(nn::QActOptions(nn::ActQuantizer::kNone).bits(4))->clip(), 0.0);
+  EXPECT_EQ(nn::QAct(nn::QActOptions(nn::ActQuantizer::kDorefa).bits(4))->clip(), 1.0);
+  EXPECT_EQ(nn::QAct(nn::QActOptions(nn::ActQuantizer::kPact).bits(4).alpha_init(3.0))->clip(), 3.0);
+  EXPECT_NEAR(nn::QAct(nn::QActOptions(nn::ActQuantizer::kHwgq).bits(2))->clip(), 0.538 * 3, 1e-6);
+  nn::QAct lsq(nn::QActOptions(nn::ActQuantizer::kLsq).bits(3));
+  {
+    at::NoGradGuard no_grad;
+    lsq->step.fill_(0.25);
+  }
+  EXPECT_DOUBLE_EQ(lsq->clip(), 0.25 * 7);
+  EXPECT_EQ(nn::QAct(nn::QActOptions(nn::ActQuantizer::kPact).bits(32))->clip(), 0.0);  // full precision
 }
 
 TEST(SensitivityTest, SelectionTakesTheNLeastSensitiveEligibleGroups) {
@@ -186,15 +234,20 @@ TEST(SensitivityTest, SelectionTakesTheNLeastSensitiveEligibleGroups) {
   EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 100, 1), (std::vector<size_t>{0, 1, 3, 4, 6, 7}));
   EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 0, 1), (std::vector<size_t>{}));
   EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 100, 2), (std::vector<size_t>{0, 1, 3, 4, 6}));
-  // Ties go to the lower index.
+  // The authors' threshold rule: the 4th lowest score (n = 3) is the threshold and
+  // everything at or below it goes: 1, 4, 6 and 0 (5/256).
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 3, 1, ReductionRule::kThreshold),
+            (std::vector<size_t>{0, 1, 4, 6}));
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 5, 1, ReductionRule::kThreshold),
+            (std::vector<size_t>{0, 1, 3, 4, 6, 7}));  // n + 1 = all six eligible
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 100, 1, ReductionRule::kThreshold),
+            (std::vector<size_t>{0, 1, 3, 4, 6, 7}));
+  // Ties go to the lower index; under the threshold rule a tie at the threshold goes too.
   for (GroupSensitivity& g : groups) g.energy = 1;
   EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 2, 1), (std::vector<size_t>{0, 1}));
-}
-
-SensitivityOptions OneBatch() {
-  SensitivityOptions o;
-  o.max_batches = 1;
-  return o;
+  groups[7].bits = 4;  // now six eligible groups of equal score
+  EXPECT_EQ(SelectForReduction(groups, SensitivityMetric::kPaper, 2, 1, ReductionRule::kThreshold),
+            (std::vector<size_t>{0, 1, 3, 4, 6, 7}));
 }
 
 TEST(SensitivityTest, ReductionLowersExactlyTheSelectedGroupsAndNeverBelowOneBit) {

@@ -42,6 +42,28 @@ std::vector<ReferenceElement> LinReference(const at::Tensor& w, const std::vecto
   return out;
 }
 
+// The authors' LinQuant (gsujankumar/IMPQ, utils/QuantModules.py), in float64: the
+// clamp is on w/s, to +-(1/2 - 1e-6), and there is no integer clamp.
+std::vector<ReferenceElement> AuthorsLinReference(const at::Tensor& w, const std::vector<int64_t>& bits) {
+  const std::vector<double> v = testing::ToVector(w);
+  const int64_t groups = static_cast<int64_t>(bits.size()), size = w.numel() / groups;
+  std::vector<ReferenceElement> out(v.size());
+  for (int64_t g = 0; g < groups; ++g) {
+    double max_abs = 0;
+    for (int64_t i = 0; i < size; ++i) max_abs = std::max(max_abs, std::abs(v[g * size + i]));
+    const double s = 2 * max_abs, levels = std::ldexp(1.0, static_cast<int>(bits[g]));
+    for (int64_t i = 0; i < size; ++i) {
+      ReferenceElement& e = out[g * size + i];
+      const double u = std::clamp(v[g * size + i] / s, -(0.5 - 1e-6), 0.5 - 1e-6) * levels - 0.5;
+      e.value = (std::nearbyint(u) + 0.5) / levels * s;  // torch.round: half to even
+      e.tie = testing::DistanceToRoundingBoundary(u);
+      e.step = s / levels;
+      e.u = u;
+    }
+  }
+  return out;
+}
+
 class LinQuantizeTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::SeedFromTestName(); }
@@ -61,6 +83,28 @@ TEST_F(LinQuantizeTest, PerTensorMatchesFloat64ReferenceOnALargeTensor) {
   for (int64_t b : {1, 2, 4, 8, 16}) {
     SCOPED_TRACE(b);
     testing::ExpectMatchesReference(LinQuantize(w, at::full({1}, b, at::kInt)), LinReference(w, {b}));
+  }
+}
+
+// No deviation from the reference code: the same level for every weight, the largest
+// and smallest of each channel included, at every bit-width 1..16.
+TEST_F(LinQuantizeTest, MatchesTheAuthorsFormulaAtEveryBitWidth) {
+  for (int64_t b = 1; b <= 16; ++b) {
+    at::Tensor w = at::randn({6, 50});
+    w.select(1, 0).copy_(w.abs().amax(1) + 0.1);     // each channel's largest is positive
+    w.select(1, 1).copy_(-w.select(1, 0));            // and its negative is there too
+    SCOPED_TRACE(b);
+    const at::Tensor q = LinQuantize(w, at::full({6}, b, at::kInt));
+    const std::vector<ReferenceElement> ref = AuthorsLinReference(w, std::vector<int64_t>(6, b));
+    testing::ExpectMatchesReference(q, ref);
+    // The edges are near-ties (which the comparison above forgives): checked exactly.
+    for (int64_t c = 0; c < 6; ++c) {
+      const double top = ref[c * 50].value, bottom = ref[c * 50 + 1].value;
+      EXPECT_NEAR(q[c][0].item<double>(), top, 1e-6 * std::abs(top));
+      EXPECT_NEAR(q[c][1].item<double>(), bottom, 1e-6 * std::abs(bottom));
+      const double s = 2 * w[c][0].item<double>(), levels = std::ldexp(1.0, static_cast<int>(b));
+      EXPECT_NEAR(top, s * (levels - 1) / (2 * levels), 1e-9 * s);  // the top of the 2^B levels
+    }
   }
 }
 
