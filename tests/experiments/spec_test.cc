@@ -91,7 +91,7 @@ TEST(SpecTest, ImpqSettingsAreValidated) {
   EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"eval_fraction": 0}})"),
               HasSubstr("\"impq.eval_fraction\": 0 is out of range: must be in (0, 1]"));
   EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"metic": "code"}})"),
-              AllOf(HasSubstr("\"impq.metic\": unknown key; valid keys: metric, eval_top"), HasSubstr("min_act_bits")));
+              AllOf(HasSubstr("\"impq.metic\": unknown key; valid keys: metric, reduction, eval_top"), HasSubstr("min_act_bits")));
   EXPECT_THAT(Error(R"({"name": "a", "method": "hawq"})"), HasSubstr("'hawq' is not one of uniform, impq"));
 }
 
