@@ -50,6 +50,8 @@ Json ToJson(const ExperimentSpec& s) {
          {"train_subset", s.train_subset},
          {"seed", s.seed},
          {"paper_row", s.paper_row}};
+  // Written only when not the default, so the identity of existing specs is unchanged.
+  if (s.quant.act_placement == models::ActPlacement::kReluOutput) j["act_placement"] = "relu";
   j[s.method->name] = s.method_options->ToJson();
   return j;
 }
@@ -117,6 +119,14 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
   s.quant.act_quantizer = *nn::ParseActQuantizer(r.OneOf("act_quantizer", "none", nn::ActQuantizerNames()));
   ReadBits(r, "act_bits", &s.quant.act_bits, s.quant.act_quantizer == nn::ActQuantizer::kHwgq);
   s.quant.quantize_first_and_last = r.Bool("quantize_first_and_last", true);
+  const std::string placement = r.OneOf("act_placement", "conv_input", {"conv_input", "relu"});
+  if (placement == "relu") {
+    s.quant.act_placement = models::ActPlacement::kReluOutput;
+    if (model != nullptr && !model->relu_placement) {
+      r.Fail("act_placement", absl::StrCat("\"relu\" is not implemented for ", s.model,
+                                           " (resnet20, resnet18, resnet50, mobilenet_v1, vgg_small have it)"));
+    }
+  }
   // Bits without a quantizer would be recorded (and costed) but never applied.
   if (s.quant.weight_quantizer == nn::WeightQuantizer::kNone && s.quant.weight_bits != nn::kFullPrecision) {
     r.Fail("weight_bits", absl::StrCat(s.quant.weight_bits, " bits with weight_quantizer none: set a quantizer, or 32"));
@@ -143,6 +153,11 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
       r.Fail(m.name, absl::StrCat("options of method ", m.name, ", but \"method\" is \"", method,
                                   "\": remove them or set \"method\": \"", m.name, "\""));
     }
+  }
+  if (s.method != nullptr && s.method->model_build == alloc::ModelBuild::kSearch &&
+      s.quant.act_placement != models::ActPlacement::kConvInput) {
+    r.Fail("act_placement", absl::StrCat("method ", s.method->name, " searches over conv units whose activation is "
+                                         "their input: use \"conv_input\""));
   }
   if (absl::Status st = r.Finish(); !st.ok()) return fail(st);
   absl::StatusOr<std::shared_ptr<const alloc::MethodOptions>> parsed = s.method->parse(options, s.MethodContext());

@@ -116,6 +116,9 @@ CostReport MeasureModelCost(const torch::nn::Module& module, const std::function
   // records hold their tensors, so no storage was reused during the pass.
   std::map<const void*, const nn::ActivationRecord*> producer;
   for (const nn::ActivationRecord& a : recorder.activations()) producer[a.output.data_ptr()] = &a;
+  for (const auto& [source, derived] : recorder.aliases()) {
+    if (auto it = producer.find(source.data_ptr()); it != producer.end()) producer[derived.data_ptr()] = it->second;
+  }
   std::vector<LayerCost> layers;
   for (const nn::LayerRecord& r : recorder.layers()) {
     LayerCost l;

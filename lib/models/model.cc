@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "lib/nn/layer_record.h"
+
 namespace mpq::models {
 
 QConvBnImpl::QConvBnImpl(QConvBnOptions options_, QuantConfig quant_) : options(options_), quant(quant_) { reset(); }
@@ -16,9 +18,9 @@ void QConvBnImpl::reset() {
     act = quant.units->MakeActivation(options);
     conv = quant.units->MakeConv(options, padding);
   } else {
-    act = torch::nn::AnyModule(
-        nn::QAct(nn::QActOptions(options.is_input() ? nn::ActQuantizer::kNone : quant.act_quantizer)
-                     .bits(options.is_input() ? nn::kFullPrecision : quant.act_bits)));
+    const bool input_act = !options.is_input() && quant.act_placement == ActPlacement::kConvInput;
+    act = torch::nn::AnyModule(nn::QAct(nn::QActOptions(input_act ? quant.act_quantizer : nn::ActQuantizer::kNone)
+                                            .bits(input_act ? quant.act_bits : nn::kFullPrecision)));
     conv = torch::nn::AnyModule(nn::QConv2d(nn::QConv2dOptions(options.in(), options.out(), options.kernel())
                                                 .stride(options.stride())
                                                 .padding(padding)
@@ -30,15 +32,34 @@ void QConvBnImpl::reset() {
   register_module("act", act.ptr());
   register_module("conv", conv.ptr());
   bn = register_module("bn", torch::nn::BatchNorm2d(options.out()));
+  if (options.relu() && quant.act_placement == ActPlacement::kReluOutput) {
+    out_act = register_module("out_act", MakeReluAct(quant));
+  }
 }
 
 at::Tensor QConvBnImpl::forward(const at::Tensor& x) {
   at::Tensor y = bn(conv.forward<at::Tensor>(act.forward<at::Tensor>(x)));
-  return options.relu() ? at::relu(y) : y;
+  if (!options.relu()) return y;
+  y = at::relu(y);
+  return out_act ? out_act(y) : y;
+}
+
+at::Tensor QMaxPool2dImpl::forward(const at::Tensor& x) {
+  at::Tensor y = at::max_pool2d(x, {kernel_, kernel_}, {stride_, stride_}, {padding_, padding_});
+  if (nn::LayerRecorder* recorder = nn::LayerRecorder::Active()) recorder->AddAlias(x, y);
+  return y;
+}
+
+nn::QAct MakeReluAct(const QuantConfig& quant) {
+  const bool on = quant.act_placement == ActPlacement::kReluOutput;
+  return nn::QAct(nn::QActOptions(on ? quant.act_quantizer : nn::ActQuantizer::kNone)
+                      .bits(on ? quant.act_bits : nn::kFullPrecision));
 }
 
 nn::QAct MakeClassifierAct(const QuantConfig& quant) {
-  const bool quantized = quant.quantize_first_and_last;
+  // Under kReluOutput the classifier's input is the pool of the last quantized ReLU, not
+  // requantized (IMPQ's code).
+  const bool quantized = quant.quantize_first_and_last && quant.act_placement == ActPlacement::kConvInput;
   return nn::QAct(nn::QActOptions(quantized ? quant.act_quantizer : nn::ActQuantizer::kNone)
                       .bits(quantized ? quant.act_bits : nn::kFullPrecision));
 }

@@ -6,9 +6,12 @@
 //   o.quant.weight_bits = 4;  o.quant.act_quantizer = nn::ActQuantizer::kPact;  o.quant.act_bits = 4;
 //   std::shared_ptr<Model> net = (*FindModel("resnet20"))->make(o);    // registry.h
 //
-// Quantization placement (IMPQ's and EdMIPS's code): every convolution and the classifier
-// are QConv2d/QLinear; the activation feeding each of them goes through a QAct, except
-// the network input (the image is not requantized; the cost model counts it as 8-bit).
+// Quantization placement: every convolution and the classifier are QConv2d/QLinear.
+// Activations (QuantConfig::act_placement): by default the activation feeding each of
+// them goes through a QAct (EdMIPS's code), except the network input (the image is not
+// requantized; the cost model counts it as 8-bit); with kReluOutput every ReLU's output
+// is quantized instead (IMPQ's code), implemented by resnet20/18/50, mobilenet_v1 and
+// vgg_small (ModelEntry::relu_placement).
 // `quantize_first_and_last = false` keeps the first convolution and the classifier at
 // full precision, as EdMIPS does; IMPQ quantizes them.
 #pragma once
@@ -85,8 +88,27 @@ class QConvBnImpl : public torch::nn::Cloneable<QConvBnImpl> {
   QuantConfig quant;
   torch::nn::AnyModule act, conv;  // QAct and QConv2d unless quant.units says otherwise
   torch::nn::BatchNorm2d bn{nullptr};
+  nn::QAct out_act{nullptr};       // kReluOutput with relu(): quantizes the ReLU's output
 };
 TORCH_MODULE(QConvBn);
+
+// Max pooling that tells the cost model its output keeps its input's bits (the max of
+// quantized values is one of them); otherwise torch's MaxPool2d.
+class QMaxPool2dImpl : public torch::nn::Cloneable<QMaxPool2dImpl> {
+ public:
+  explicit QMaxPool2dImpl(int64_t kernel, int64_t stride, int64_t padding = 0)
+      : kernel_(kernel), stride_(stride), padding_(padding) {}
+  void reset() override {}
+  at::Tensor forward(const at::Tensor& x);
+
+ private:
+  int64_t kernel_, stride_, padding_;
+};
+TORCH_MODULE(QMaxPool2d);
+
+// The QAct after a ReLU under kReluOutput (a block's ReLU after the residual sum); a
+// pass-through QAct (kNone) otherwise.
+nn::QAct MakeReluAct(const QuantConfig& quant);
 
 // [QAct] -> QLinear, the classifier (full precision when !quantize_first_and_last).
 nn::QAct MakeClassifierAct(const QuantConfig& quant);

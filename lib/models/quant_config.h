@@ -16,6 +16,14 @@ namespace mpq::models {
 
 class ConvUnitFactory;  // model.h
 
+// Where activations are quantized (model.h):
+// kConvInput: each quantized layer's input goes through a QAct (EdMIPS's code, and our
+//   default); a residual shortcut carries unquantized values.
+// kReluOutput: every ReLU's output is quantized, as IMPQ's code does (`quantize_model`
+//   replaces each nn.ReLU with its ActQuantizer): the shortcut then carries quantized
+//   values and the classifier sees the average pool of the last quantized ReLU.
+enum class ActPlacement { kConvInput, kReluOutput };
+
 struct QuantConfig {
   nn::WeightQuantizer weight_quantizer = nn::WeightQuantizer::kLin;  // default IMPQ's Lin
   nn::Granularity granularity = nn::Granularity::kPerChannel;         // default kernel-wise
@@ -23,6 +31,7 @@ struct QuantConfig {
   nn::ActQuantizer act_quantizer = nn::ActQuantizer::kNone;           // default none
   int64_t act_bits = nn::kFullPrecision;                              // default 32
   bool quantize_first_and_last = true;                                // default on (IMPQ)
+  ActPlacement act_placement = ActPlacement::kConvInput;              // default conv inputs
   // Builds the activation and convolution of every conv unit except the network's
   // first (model.h ConvUnitFactory); null (default) = QAct + QConv2d from the settings
   // above. A method that trains a different kind of module supplies one (EdMIPS's

@@ -17,12 +17,12 @@ namespace {
 
 const ModelEntry kModels[] = {
     {"resnet20", 32, 1, 1, 10, MakeResNet20, 0.27, 40.8,
-     "He et al., CVPR 2016, Table 6 (0.27M); MACs as commonly reported for option A (40.8M)"},
+     "He et al., CVPR 2016, Table 6 (0.27M); MACs as commonly reported for option A (40.8M)", true},
     {"vgg_small", 32, 8, 8, 10, MakeVggSmall, 4.66, 608.0,
-     "LQ-Net (Zhang et al., ECCV 2018) architecture; counts computed from it (no table gives them)"},
-    {"mobilenet_v1", 224, 1, 1, 1000, MakeMobileNetV1, 4.2, 569.0, "Howard et al., 2017 (1.0 MobileNet-224: 4.2M parameters, 569M mult-adds)"},
-    {"resnet18", 224, 1, 1, 1000, MakeResNet18, 11.7, 1820.0, "torchvision model card (11.69M, 1.81 GFLOPS); He et al. 1.8G"},
-    {"resnet50", 224, 1, 1, 1000, MakeResNet50, 25.6, 4090.0, "torchvision model card (25.56M, 4.09 GFLOPS)"},
+     "LQ-Net (Zhang et al., ECCV 2018) architecture; counts computed from it (no table gives them)", true},
+    {"mobilenet_v1", 224, 1, 1, 1000, MakeMobileNetV1, 4.2, 569.0, "Howard et al., 2017 (1.0 MobileNet-224: 4.2M parameters, 569M mult-adds)", true},
+    {"resnet18", 224, 1, 1, 1000, MakeResNet18, 11.7, 1820.0, "torchvision model card (11.69M, 1.81 GFLOPS); He et al. 1.8G", true},
+    {"resnet50", 224, 1, 1, 1000, MakeResNet50, 25.6, 4090.0, "torchvision model card (25.56M, 4.09 GFLOPS)", true},
     {"alexnet", 224, 63, 1, 1000, MakeAlexNet, 61.1, 714.0, "torchvision model card (61.1M, 0.71 GFLOPS)"},
     {"googlenet", 224, 15, 1, 1000, MakeGoogLeNet, 6.6, 1500.0, "torchvision model card (6.62M, 1.5 GFLOPS), no aux heads"},
     {"inception_v3", 299, 75, 1, 1000, MakeInceptionV3, 23.8, 5710.0,

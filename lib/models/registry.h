@@ -29,6 +29,8 @@ struct ModelEntry {
   double published_params_m;      // parameters in millions, incl. BN and biases
   double published_macs_m;        // multiply-accumulates in millions at the defaults
   const char* published_source;
+  // Builds QuantConfig::act_placement = kReluOutput (every ReLU's output quantized).
+  bool relu_placement = false;
 };
 
 absl::Span<const ModelEntry> Models();

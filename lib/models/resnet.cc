@@ -17,6 +17,7 @@ class BasicBlockImpl : public torch::nn::Module {
     conv1_ = register_module("conv1", QConvBn(QConvBnOptions(in, out, 3).stride(stride), q));
     conv2_ = register_module("conv2", QConvBn(QConvBnOptions(out, out, 3).relu(false), q));
     if (zero_pad_ < 0) projection_ = register_module("shortcut", QConvBn(QConvBnOptions(in, out, 1).stride(stride).relu(false), q));
+    if (q.act_placement == ActPlacement::kReluOutput) out_act_ = register_module("out_act", MakeReluAct(q));
   }
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor shortcut = x;
@@ -27,12 +28,14 @@ class BasicBlockImpl : public torch::nn::Module {
       shortcut = at::constant_pad_nd(x.slice(2, 0, x.size(2), stride_).slice(3, 0, x.size(3), stride_),
                                      {0, 0, 0, 0, zero_pad_ / 2, zero_pad_ - zero_pad_ / 2});
     }
-    return at::relu(conv2_(conv1_(x)) + shortcut);
+    const at::Tensor y = at::relu(conv2_(conv1_(x)) + shortcut);
+    return out_act_ ? out_act_(y) : y;
   }
 
  private:
   int64_t zero_pad_, stride_;
   QConvBn conv1_{nullptr}, conv2_{nullptr}, projection_{nullptr};
+  nn::QAct out_act_{nullptr};  // kReluOutput: the block's ReLU quantized
 };
 TORCH_MODULE(BasicBlock);
 
@@ -46,14 +49,17 @@ class BottleneckImpl : public torch::nn::Module {
     if (stride != 1 || in != out) {
       projection_ = register_module("shortcut", QConvBn(QConvBnOptions(in, out, 1).stride(stride).relu(false), q));
     }
+    if (q.act_placement == ActPlacement::kReluOutput) out_act_ = register_module("out_act", MakeReluAct(q));
   }
   at::Tensor forward(const at::Tensor& x) {
     const at::Tensor shortcut = projection_ ? projection_(x) : x;
-    return at::relu(conv3_(conv2_(conv1_(x))) + shortcut);
+    const at::Tensor y = at::relu(conv3_(conv2_(conv1_(x))) + shortcut);
+    return out_act_ ? out_act_(y) : y;
   }
 
  private:
   QConvBn conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr}, projection_{nullptr};
+  nn::QAct out_act_{nullptr};
 };
 TORCH_MODULE(Bottleneck);
 
@@ -74,7 +80,7 @@ std::shared_ptr<Model> BuildResNet(int kind, const ModelOptions& o) {
     }
   } else {
     body->push_back(QConvBn(QConvBnOptions(o.in_channels, 64, 7).stride(2).is_input(true), q));
-    body->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    body->push_back(QMaxPool2d(3, 2, 1));
     channels = 64;
     const std::vector<int64_t> depth = kind == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
     for (int64_t stage = 0; stage < 4; ++stage) {

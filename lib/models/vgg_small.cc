@@ -21,7 +21,7 @@ class VggSmall : public Model {
         in = width;
         first = false;
       }
-      body->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
+      body->push_back(QMaxPool2d(2, 2));
     }
     body_ = register_module("body", body);
     const int64_t side = o.image_size / 8;

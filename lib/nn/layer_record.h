@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace torch::nn {
@@ -54,6 +55,10 @@ class LayerRecorder {
 
   void Add(LayerRecord record) { layers_.push_back(std::move(record)); }
   void Add(ActivationRecord record) { activations_.push_back(record); }
+  // `derived` holds the values of `source` rearranged, no new ones (max pooling of a
+  // quantized tensor): the cost model gives a layer reading it the source's bits.
+  void AddAlias(const at::Tensor& source, const at::Tensor& derived) { aliases_.emplace_back(source, derived); }
+  const std::vector<std::pair<at::Tensor, at::Tensor>>& aliases() const { return aliases_; }
   const std::vector<LayerRecord>& layers() const { return layers_; }
   const std::vector<ActivationRecord>& activations() const { return activations_; }
 
@@ -61,6 +66,7 @@ class LayerRecorder {
   LayerRecorder* previous_;
   std::vector<LayerRecord> layers_;
   std::vector<ActivationRecord> activations_;
+  std::vector<std::pair<at::Tensor, at::Tensor>> aliases_;
 };
 
 // D, the terms of one output of a convolution (C_in / groups) k_h k_w; a linear layer

@@ -122,6 +122,34 @@ TEST(RunExperimentTest, AnExceptionAfterTheRunRowEndsItFailedAndItResumes) {
   EXPECT_EQ(store->GetRun(1)->error, "");
 }
 
+// IMPQ with the authors' placement (every ReLU output quantized) lowers the activation
+// quantizers that placement creates, and the stored allocation names them.
+TEST(RunExperimentTest, ImpqReducesReluOutputQuantizersUnderTheAuthorsPlacement) {
+  absl::StatusOr<ExperimentSpec> spec = ParseSpec(
+      R"({"name": "relu", "dataset": "synthetic", "epochs": 1, "train_subset": 96, "batch_size": 32,
+          "validation_fraction": 0.2, "weight_bits": 4, "act_quantizer": "pact", "act_bits": 4,
+          "act_placement": "relu", "method": "impq",
+          "impq": {"weight_schedule": "0:20", "act_schedule": "0:2", "max_iterations": 1, "finetune_epochs": 1,
+                   "finetune_lr": 0.01, "eval_fraction": 0.1, "reduction": "threshold"}})",
+      "relu");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::string ws = TempDir("relu");
+  auto store = std::move(*results::ResultStore::Open(ws + "/results/mpqbench.db"));
+  RunError error;
+  absl::StatusOr<RunSummary> s = RunExperiment(*spec, *store, TestOptions(ws), &error);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::vector<results::GroupBits> start = *store->GetAllocation(s->run, 0), after = *store->GetAllocation(s->run, 1);
+  int out_acts = 0, lowered_acts = 0, lowered_weights = 0;
+  for (size_t i = 0; i < start.size(); ++i) {
+    ASSERT_EQ(start[i].layer, after[i].layer);
+    if (!start[i].is_weight) out_acts += start[i].layer.find("out_act") != std::string::npos;
+    if (after[i].bits < start[i].bits) (start[i].is_weight ? lowered_weights : lowered_acts) += 1;
+  }
+  EXPECT_EQ(out_acts, 19);  // every activation group is a ReLU output
+  EXPECT_GE(lowered_acts, 3);      // threshold rule: N + 1 = 3 (more on ties)
+  EXPECT_GE(lowered_weights, 21);  // 20 + 1
+}
+
 TEST(MethodRegistryTest, NamesAreUniqueAndUnknownNamesListTheValidOnes) {
   std::vector<std::string> names = alloc::MethodNames();
   std::sort(names.begin(), names.end());

@@ -122,6 +122,24 @@ TEST(SpecTest, AnotherMethodsOptionsAreRefused) {
               HasSubstr("'latency' is not one of bitops, weight_size"));
 }
 
+TEST(SpecTest, ActivationPlacementIsValidatedAndKeepsOldIdentities) {
+  absl::StatusOr<ExperimentSpec> relu = ParseSpec(
+      R"({"name": "a", "weight_bits": 4, "act_quantizer": "pact", "act_bits": 4, "act_placement": "relu"})", "x");
+  ASSERT_TRUE(relu.ok()) << relu.status();
+  EXPECT_EQ(relu->quant.act_placement, models::ActPlacement::kReluOutput);
+  EXPECT_EQ(nlohmann::json::parse(SpecToJson(*relu)).at("act_placement"), "relu");
+  EXPECT_EQ(ParseSpec(SpecToJson(*relu), "round trip")->quant.act_placement, models::ActPlacement::kReluOutput);
+  absl::StatusOr<ExperimentSpec> plain = ParseSpec(R"({"name": "a", "weight_bits": 4})", "x");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(SpecToJson(*plain).find("act_placement"), std::string::npos);  // the default: hash unchanged
+  EXPECT_THAT(Error(R"({"name": "a", "model": "alexnet", "act_placement": "relu"})"),
+              HasSubstr("\"act_placement\": \"relu\" is not implemented for alexnet"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "edmips", "weight_quantizer": "hwgq", "act_quantizer": "hwgq",
+                        "act_placement": "relu"})"),
+              HasSubstr("method edmips searches over conv units"));
+  EXPECT_THAT(Error(R"({"name": "a", "act_placement": "everywhere"})"), HasSubstr("\"act_placement\""));
+}
+
 TEST(SpecTest, StoredSpecsOfTheFlatLayoutAreUpgraded) {
   // A run stored before the registry: every method's keys at the top level.
   absl::StatusOr<ExperimentSpec> s = ParseStoredSpec(

@@ -4,6 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "lib/cost/cost_model.h"
 #include "lib/models/registry.h"
 #include "lib/models/resnet.h"
@@ -108,6 +112,76 @@ TEST(ZooTest, FirstAndLastLayersFollowTheQuantizationPolicy) {
   EXPECT_EQ(cost.layers.back().act_bits, 32);
   EXPECT_EQ(cost.layers[1].weight_bits[0], 2);
   EXPECT_EQ(cost.layers[1].act_bits, 2);
+}
+
+// The quantizing QActs of a network, by name.
+std::vector<std::string> QuantizingActs(torch::nn::Module& net) {
+  std::vector<std::string> out;
+  for (const auto& item : net.named_modules()) {
+    const auto* a = dynamic_cast<const nn::QActImpl*>(item.value().get());
+    if (a != nullptr && a->options.quantizer() != nn::ActQuantizer::kNone) out.push_back(item.key());
+  }
+  return out;
+}
+
+// IMPQ's code quantizes every ReLU's output (act_placement relu): the residual path and
+// the block outputs are quantized, the classifier reads the pool of the last one, and
+// the cost model counts each layer at the bits it actually reads.
+TEST(ZooTest, ReluPlacementQuantizesEveryReluOutputAndTheResidualPath) {
+  ModelOptions o;
+  o.quant.weight_bits = 4;
+  o.quant.act_quantizer = nn::ActQuantizer::kPact;
+  o.quant.act_bits = 3;
+  std::shared_ptr<Model> conv_input = MakeResNet20(o);
+  o.quant.act_placement = ActPlacement::kReluOutput;
+  std::shared_ptr<Model> relu = MakeResNet20(o);
+
+  const std::vector<std::string> a = QuantizingActs(*conv_input), b = QuantizingActs(*relu);
+  EXPECT_EQ(a.size(), 19u);  // 18 block convs + the classifier's input
+  EXPECT_EQ(b.size(), 19u);  // the first unit's ReLU, and per block conv1's and the sum's
+  EXPECT_NE(std::find(a.begin(), a.end(), "head.act"), a.end());
+  EXPECT_EQ(std::find(b.begin(), b.end(), "head.act"), b.end());
+  EXPECT_NE(std::find(b.begin(), b.end(), "body.0.out_act"), b.end());
+  EXPECT_NE(std::find(b.begin(), b.end(), "body.1.out_act"), b.end());
+  EXPECT_NE(std::find(b.begin(), b.end(), "body.1.conv1.out_act"), b.end());
+
+  // The last block's output (residual sum included) lies on PACT's grid alpha k / (2^3 - 1).
+  relu->eval();
+  at::manual_seed(3);
+  at::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({2, 3, 32, 32});
+  auto body = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(relu->named_children()["body"]);
+  ASSERT_TRUE(body);
+  const at::Tensor block_out = body->forward(x);  // the last block's output
+  const double alpha = 6.0, levels = 7;
+  const at::Tensor k = block_out * (levels / alpha);
+  EXPECT_LT((k - k.round()).abs().max().item<double>(), 1e-4);
+
+  const auto cost_of = [](Model& m) {
+    return cost::MeasureModelCost(m, [&](const at::Tensor& in) { return m.forward(in); }, {1, 3, 32, 32});
+  };
+  const cost::CostReport ca = cost_of(*conv_input), cb = cost_of(*relu);
+  ASSERT_EQ(cb.layers.size(), 20u);
+  EXPECT_EQ(cb.layers.front().act_bits, 8);
+  for (size_t i = 1; i + 1 < cb.layers.size(); ++i) EXPECT_EQ(cb.layers[i].act_bits, 3) << cb.layers[i].name;
+  EXPECT_EQ(cb.layers.back().act_bits, 32);  // the pooled average of 3-bit values is not 3-bit
+  EXPECT_EQ(ca.layers.back().act_bits, 3);
+  EXPECT_GT(cb.totals.ba_eff, ca.totals.ba_eff);
+}
+
+// Max pooling keeps the bits of what it pools: VGG-small's convs after a pool read the
+// quantized ReLU output.
+TEST(ZooTest, ReluPlacementCountsBitsThroughMaxPooling) {
+  ModelOptions o;
+  o.quant.weight_bits = 4;
+  o.quant.act_quantizer = nn::ActQuantizer::kPact;
+  o.quant.act_bits = 4;
+  o.quant.act_placement = ActPlacement::kReluOutput;
+  std::shared_ptr<Model> net = (*FindModel("vgg_small"))->make(o);
+  const cost::CostReport c =
+      cost::MeasureModelCost(*net, [&](const at::Tensor& in) { return net->forward(in); }, {1, 3, 32, 32});
+  ASSERT_EQ(c.layers.size(), 7u);
+  for (size_t i = 1; i < c.layers.size(); ++i) EXPECT_EQ(c.layers[i].act_bits, 4) << c.layers[i].name;
 }
 
 }  // namespace
