@@ -1,0 +1,154 @@
+// IMPQ's sensitivity pass, three ways, on the same 4-bit ResNet-20, examples and classes,
+// in one run (docs/impq.md "Speed"):
+//   ours     MeasureSensitivity: one backward per compared class for the whole batch,
+//            per-example weight gradients by batched im2col matmuls;
+//   authors  their get_evalues loop (gsujankumar/IMPQ, utils/QuantModules.py) in LibTorch:
+//            for every example and runner-up class, one backward of Z_k - Z_top through
+//            the batch's graph, accumulating grad^2 / d^2;
+//   bound    the arithmetic the answer needs, about 2 x MACs of the network per
+//            (example, class) pair, at the machine's measured MAC rate (a forward pass
+//            of the same batch, timed here).
+// Each is timed 3 times; the median is printed with the ratios. The two computations of
+// E are compared too (largest relative difference of a kernel's E).
+//
+//   bazel run //tests/alloc:sensitivity_benchmark -- [examples=32] [classes=10] [threads=2]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+#include "datasets/loader.h"
+#include "datasets/synthetic.h"
+#include "datasets/transforms.h"
+#include "lib/alloc/sensitivity.h"
+#include "lib/models/registry.h"
+#include "lib/nn/qconv.h"
+#include "lib/runtime/malloc_tuning.h"
+
+namespace mpq::alloc {
+namespace {
+
+double MedianSeconds(const std::function<void()>& f, int repeats = 3) {
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// The weights whose E both methods compute, in module order (QConv2d and QLinear).
+std::vector<at::Tensor> QuantizedWeights(models::Model& model) {
+  std::vector<at::Tensor> w;
+  for (const auto& m : model.modules(/*include_self=*/false)) {
+    if (auto* c = dynamic_cast<nn::QConv2dImpl*>(m.get())) w.push_back(c->weight);
+    if (auto* l = dynamic_cast<nn::QLinearImpl*>(m.get())) w.push_back(l->weight);
+  }
+  return w;
+}
+
+// The authors' loop: per example i and runner-up k, backward of d = Z_k - Z_top through
+// the whole batch's graph; E += grad^2 / d^2 per weight. Returns E per output channel
+// (sum over the kernel), per layer, without the 1/12, summed over examples.
+std::vector<at::Tensor> AuthorsLoop(models::Model& model, const at::Tensor& images, int64_t classes) {
+  const std::vector<at::Tensor> weights = QuantizedWeights(model);
+  std::vector<at::Tensor> e;
+  for (const at::Tensor& w : weights) e.push_back(at::zeros({w.size(0)}, at::kDouble));
+  const at::Tensor logits = model.forward(images);
+  const at::Tensor order = logits.detach().argsort(1, /*descending=*/true);
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    const int64_t top = order[i][0].item<int64_t>();
+    for (int64_t c = 1; c < classes; ++c) {
+      const at::Tensor d = logits[i][order[i][c].item<int64_t>()] - logits[i][top];
+      const double dv = d.item<double>();
+      if (dv == 0) continue;
+      const std::vector<at::Tensor> g = torch::autograd::grad({d}, weights, {}, /*retain_graph=*/true);
+      at::NoGradGuard no_grad;
+      for (size_t j = 0; j < weights.size(); ++j) {
+        e[j] += g[j].to(at::kDouble).pow(2).reshape({g[j].size(0), -1}).sum(1) / (dv * dv);
+      }
+    }
+  }
+  return e;
+}
+
+int Main(int argc, char** argv) {
+  const int64_t examples = argc > 1 ? std::atoll(argv[1]) : 32;
+  const int64_t classes = argc > 2 ? std::atoll(argv[2]) : 10;
+  const int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  at::set_num_threads(threads);
+  at::manual_seed(1);
+  models::ModelOptions o;
+  o.in_channels = 1;
+  o.num_classes = 10;
+  o.image_size = 32;
+  o.quant.weight_bits = 4;  // Lin, per kernel: IMPQ's start
+  std::shared_ptr<models::Model> net = (*models::FindModel("resnet20"))->make(o);
+  net->eval();
+
+  data::SyntheticOptions so;
+  so.num_examples = examples;
+  std::unique_ptr<data::InMemoryDataset> ds = std::move(*data::MakeSynthetic(so));
+  std::vector<int64_t> idx(examples);
+  for (int64_t i = 0; i < examples; ++i) idx[i] = i;
+  data::LoaderOptions lo;
+  lo.batch_size = examples;  // one batch: both methods see the same graph
+  lo.num_workers = 0;
+  std::unique_ptr<data::DataLoader> loader =
+      std::move(*data::DataLoader::Create(*ds, idx, data::FashionMnistPipelines(32).eval, lo));
+  data::Batch batch;
+  loader->StartEpoch(0);
+  (void)*loader->Next(&batch);
+
+  SensitivityOptions so_opts;
+  so_opts.eval_top = classes;
+  absl::StatusOr<SensitivityReport> ours_report;
+  const double t_ours = MedianSeconds([&] { ours_report = MeasureSensitivity(*net, *loader, so_opts); });
+  if (!ours_report.ok()) {
+    std::fprintf(stderr, "sensitivity: %s\n", std::string(ours_report.status().message()).c_str());
+    return 1;
+  }
+  std::vector<at::Tensor> authors;
+  const double t_authors = MedianSeconds([&] { authors = AuthorsLoop(*net, batch.images, classes); }, 1);
+  double t_forward = 0;
+  {
+    at::NoGradGuard no_grad;
+    t_forward = MedianSeconds([&] { net->forward(batch.images); }, 5);
+  }
+  const double pairs = static_cast<double>(examples) * (classes - 1);
+  const double t_bound = pairs * 2.0 * t_forward / static_cast<double>(examples);
+
+  // Agreement: ours holds E/12 averaged over examples per kernel, in module order.
+  double worst = 0;
+  size_t g = 0;
+  for (const at::Tensor& e : authors) {
+    for (int64_t c = 0; c < e.size(0); ++c, ++g) {
+      if (g >= ours_report->groups.size()) break;
+      const double mine = ours_report->groups[g].energy * 12.0 * static_cast<double>(examples);
+      const double theirs = e[c].item<double>();
+      if (theirs > 0) worst = std::max(worst, std::abs(mine - theirs) / theirs);
+    }
+  }
+  std::printf("ResNet-20 (4-bit Lin per kernel), %lld examples x %lld compared classes, %d threads\n",
+              static_cast<long long>(examples), static_cast<long long>(classes - 1), threads);
+  std::printf("  %-8s %9.2f s\n  %-8s %9.2f s   (authors / ours = %.1fx)\n  %-8s %9.2f s   (ours / bound = %.1fx)\n",
+              "ours", t_ours, "authors", t_authors, t_authors / t_ours, "bound", t_bound, t_ours / t_bound);
+  std::printf("  largest relative difference of a kernel's E, ours vs the authors' loop: %.2g\n", worst);
+  return 0;
+}
+
+}  // namespace
+}  // namespace mpq::alloc
+
+int main(int argc, char** argv) {
+  mpq::runtime::TuneMallocForRepeatedLargeAllocations();
+  return mpq::alloc::Main(argc, argv);
+}
