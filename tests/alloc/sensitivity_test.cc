@@ -203,7 +203,9 @@ TEST(SensitivityTest, TheCodeMetricReadsQuantizedWeightsAndClipValues) {
       EXPECT_NEAR(g.mean_abs_weight, w1[g.group].item<double>(), 1e-7);
       EXPECT_NE(g.mean_abs_quantized_weight, g.mean_abs_weight);  // 2-bit levels differ from the floats
     }
-    if (!g.is_weight) EXPECT_DOUBLE_EQ(g.clip, g.layer == "act2" ? 2.5 : 6.0) << g.layer;  // PACT alpha
+    if (!g.is_weight) {
+      EXPECT_DOUBLE_EQ(g.clip, g.layer == "act2" ? 2.5 : 6.0) << g.layer;  // PACT alpha
+    }
   }
 }
 

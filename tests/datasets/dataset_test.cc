@@ -27,7 +27,7 @@ std::unique_ptr<InMemoryDataset> Synthetic(int64_t n, uint64_t seed = 0, uint64_
 }
 
 TEST(InMemoryDatasetTest, CreateRejectsInconsistentInput) {
-  DatasetInfo info{"x", "here", 10, 1, 2, 2, {{0.5f}, {0.5f}}};
+  DatasetInfo info{"x", "here", 10, 1, 2, 2, {{0.5f}, {0.5f}}, {}, false};
   EXPECT_THAT(InMemoryDataset::Create(info, std::vector<uint8_t>(7), {1, 2}).status().message(),
               HasSubstr("7 pixel bytes for 2 labels; expected 8"));
   EXPECT_THAT(InMemoryDataset::Create(info, std::vector<uint8_t>(8), {1, 10}).status().message(),
