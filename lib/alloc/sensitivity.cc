@@ -36,17 +36,47 @@ struct ActGroup {
   double clip = 0;
 };
 
+// Memory the per-batch patch cache may hold (the recorder already holds every layer's
+// input; patches are k_h k_w times larger).
+constexpr int64_t kPatchCacheBytes = int64_t{1} << 30;
+
+// A convolution's im2col patches [N, C_in k k, P]: the same for every compared class of
+// a batch, so computed once per batch (see PatchCache).
+at::Tensor Patches(const nn::LayerRecord& r) {
+  return at::im2col(r.input, {r.kernel_h, r.kernel_w}, {1, 1}, {r.pad_h, r.pad_w}, {r.stride_h, r.stride_w});
+}
+
+// Keeps each layer's patches for the batch's K-1 backward passes while their total stays
+// under a budget (beyond it, the rest are recomputed per class: memory stays bounded).
+class PatchCache {
+ public:
+  explicit PatchCache(int64_t budget_bytes) : budget_(budget_bytes) {}
+  const at::Tensor& Get(size_t layer, const nn::LayerRecord& r) {
+    if (layer >= cached_.size()) cached_.resize(layer + 1);
+    if (cached_[layer].defined()) return cached_[layer];
+    scratch_ = Patches(r);
+    const int64_t bytes = scratch_.numel() * static_cast<int64_t>(scratch_.element_size());
+    if (used_ + bytes > budget_) return scratch_;
+    used_ += bytes;
+    cached_[layer] = scratch_;
+    return cached_[layer];
+  }
+
+ private:
+  int64_t budget_, used_ = 0;
+  std::vector<at::Tensor> cached_;
+  at::Tensor scratch_;
+};
+
 // Per-example, per-output-channel squared norm of the weight gradient of one layer,
-// summed over examples: [C_out].
-at::Tensor ChannelGradSquares(const nn::LayerRecord& r, const at::Tensor& grad_out) {
+// summed over examples: [C_out]. `patches`: Patches(r) for convolutions.
+at::Tensor ChannelGradSquares(const nn::LayerRecord& r, const at::Tensor& grad_out, const at::Tensor& patches) {
   const int64_t n = grad_out.size(0);
   if (r.is_linear) {
     const at::Tensor a = r.input.reshape({n, -1});
     return (grad_out.reshape({n, -1}).pow(2) * a.pow(2).sum(1, true)).sum(0);
   }
   const int64_t g = r.groups, c = r.out_channels, p = r.out_h * r.out_w;
-  const at::Tensor patches = at::im2col(r.input, {r.kernel_h, r.kernel_w}, {1, 1}, {r.pad_h, r.pad_w},
-                                        {r.stride_h, r.stride_w});  // [N, C_in k k, P]
   const int64_t d = patches.size(1) / g;
   const at::Tensor per_example =
       at::matmul(grad_out.reshape({n, g, c / g, p}), patches.reshape({n, g, d, p}).transpose(-1, -2));  // [N,G,C/G,D]
@@ -160,6 +190,7 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
       break;
     }
 
+    PatchCache patch_cache(kPatchCacheBytes);
     const at::Tensor z = logits.detach();
     const at::Tensor order = z.argsort(1, /*descending=*/true);
     const at::Tensor top = order.select(1, 0).unsqueeze(1);
@@ -178,7 +209,10 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
       at::NoGradGuard no_grad;
       for (size_t j = 0; j < layer_records.size(); ++j) {
         if (!grads[j].defined()) continue;
-        layers[layer_slots[j]].sum += ChannelGradSquares(*layer_records[j], grads[j]).to(at::kDouble);
+        const nn::LayerRecord& r = *layer_records[j];
+        const at::Tensor none;
+        const at::Tensor& patches = r.is_linear ? none : patch_cache.Get(j, r);
+        layers[layer_slots[j]].sum += ChannelGradSquares(r, grads[j], patches).to(at::kDouble);
       }
       for (size_t j = 0; j < act_slots.size(); ++j) {
         const at::Tensor& g = grads[first_act + j];
