@@ -33,7 +33,7 @@ struct TrainOptions {
   int64_t stop_after_epochs = 0;          // end this invocation after N more epochs (resume later); 0 = all
   int threads = 0;                        // LibTorch intra-op threads; 0 = all cores
   std::string checkpoint_dir;             // "" = no checkpoints (and no resume)
-  double divergence_loss = 1e3;           // stop when a batch loss is non-finite or above this
+  double divergence_loss = 1e3;           // stop when a batch loss is non-finite or its cross-entropy above this
   bool progress = true;                   // print progress (a live line on a terminal)
   bool select_best = true;                // end with the best epoch by validation (false: the last)
   // Architecture parameters (set_arch_parameters, e.g. EdMIPS's alpha): their own SGD

@@ -248,16 +248,24 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       }
       optimizer->zero_grad();
       const at::Tensor logits = model_.forward(batch.images);
-      at::Tensor loss = at::cross_entropy_loss(logits, batch.labels);
+      const at::Tensor ce = at::cross_entropy_loss(logits, batch.labels);
+      at::Tensor loss = ce;
       if (extra_loss_) loss = loss + extra_loss_();
       const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value) || loss_value > o.divergence_loss) {
+      // Divergence is the task loss exploding (or anything non-finite): a penalty term
+      // may legitimately start large (Uhlich et al.'s memory penalty far from its target).
+      const double ce_value = extra_loss_ ? ce.item<double>() : loss_value;
+      if (!std::isfinite(loss_value) || ce_value > o.divergence_loss) {
         return absl::FailedPreconditionError(absl::StrFormat(
-            "trainer: diverged at epoch %d, step %d: loss %g (limit %g); the last good checkpoint is %s", epoch, step,
-            loss_value, o.divergence_loss, last_path.empty() ? "(none: no checkpoint_dir)" : last_path));
+            "trainer: diverged at epoch %d, step %d: loss %g, cross-entropy %g (limit %g); the last good checkpoint "
+            "is %s",
+            epoch, step, loss_value, ce_value, o.divergence_loss,
+            last_path.empty() ? "(none: no checkpoint_dir)" : last_path));
       }
       loss.backward();
+      if (after_backward_) after_backward_();
       optimizer->step();
+      if (after_step_) after_step_();
       const int64_t n = batch.labels.size(0);
       loss_sum += loss_value * n;
       correct += logits.detach().argmax(1).eq(batch.labels).sum().item<int64_t>();
@@ -290,8 +298,9 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     }
     result.history.push_back(stats);
     // Model selection on the validation split only (the last epoch when there is none).
-    const bool improved = validation_ == nullptr || !o.select_best || result.best_epoch < 0 ||
-                          stats.val_top1 > result.best_val_top1;
+    const bool selectable = !selectable_ || selectable_();
+    const bool improved = selectable && (validation_ == nullptr || !o.select_best || result.best_epoch < 0 ||
+                                         stats.val_top1 > result.best_val_top1);
     if (improved) {
       result.best_epoch = epoch;
       result.best_val_top1 = stats.val_top1;

@@ -45,7 +45,7 @@ struct EvalResult {
 
 struct TrainResult {
   std::vector<EpochStats> history;  // every epoch, including those before a resume
-  int64_t best_epoch = -1;          // by validation top-1 (last epoch if no validation)
+  int64_t best_epoch = -1;          // by validation top-1 (last epoch if no validation); -1: none selectable
   double best_val_top1 = 0;
   int64_t resumed_from_epoch = -1;  // -1 = fresh start
   bool completed = false;           // all `epochs` done (false after stop_after_epochs)
@@ -67,6 +67,18 @@ class Trainer {
   // A term added to the cross-entropy at every training step (e.g. EdMIPS's complexity
   // penalty); the reported train loss includes it.
   void set_extra_loss(std::function<at::Tensor()> extra_loss) { extra_loss_ = std::move(extra_loss); }
+  // Called at every training step after backward, before the optimizer step (e.g.
+  // clipping gradients), and after the optimizer step (e.g. projecting parameters to
+  // their valid ranges, as Uhlich et al.'s code does at every step).
+  void set_step_hooks(std::function<void()> after_backward, std::function<void()> after_step) {
+    after_backward_ = std::move(after_backward);
+    after_step_ = std::move(after_step);
+  }
+  // When set, only epochs for which it returns true (called after the epoch's training,
+  // on the model as it then is) can become the best epoch: e.g. only networks within
+  // their memory budget. No eligible epoch: best_epoch stays -1 and the model ends at
+  // the last epoch.
+  void set_selectable(std::function<bool()> selectable) { selectable_ = std::move(selectable); }
 
   // Trains the remaining epochs. On success the model holds the weights of the best
   // epoch (by validation top-1). Divergence returns FailedPrecondition naming the
@@ -83,6 +95,8 @@ class Trainer {
   std::function<absl::Status(const EpochStats&)> callback_;
   std::vector<at::Tensor> arch_parameters_;
   std::function<at::Tensor()> extra_loss_;
+  std::function<void()> after_backward_, after_step_;
+  std::function<bool()> selectable_;
 };
 
 }  // namespace mpq::train
