@@ -86,6 +86,13 @@ CREATE TABLE file_digests(
   digest TEXT NOT NULL
 );
 )sql",
+    // 2 -> 3: memory as Uhlich et al. count it (weights with biases; activation
+    // quantizer outputs, max and sum), in KB; NULL for results stored before.
+    R"sql(
+ALTER TABLE results ADD COLUMN memory_weight_kb REAL;
+ALTER TABLE results ADD COLUMN memory_act_kb_max REAL;
+ALTER TABLE results ADD COLUMN memory_act_kb_sum REAL;
+)sql",
 };
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kNumMigrations == kSchemaVersion, "one migration per schema version");
@@ -474,11 +481,13 @@ absl::Status ResultStore::FinishRun(int64_t run, const FinalResult& r) {
   return Transaction([&]() -> absl::Status {
     Statement st(db_,
                  "INSERT OR REPLACE INTO results(run_id, dataset, test_top1, test_top5, val_top1, bitops, cc, "
-                 "weight_bytes, act_bytes_sum, act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                 "weight_bytes, act_bytes_sum, act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json, "
+                 "memory_weight_kb, memory_act_kb_max, memory_act_kb_sum) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     st.Bind(1, run).Bind(2, r.dataset).Bind(3, r.test_top1).Bind(4, r.test_top5).Bind(5, r.val_top1);
     st.Bind(6, r.bitops).Bind(7, r.cc).Bind(8, r.weight_bytes).Bind(9, r.act_bytes_sum).Bind(10, r.act_bytes_max);
     st.Bind(11, r.bw_eff).Bind(12, r.ba_eff).Bind(13, r.compression_ratio).Bind(14, r.extra_json);
+    st.Bind(15, r.memory_weight_kb).Bind(16, r.memory_act_kb_max).Bind(17, r.memory_act_kb_sum);
     st.Step();
     if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot store the result of run ", run));
     Statement mark(db_, "UPDATE runs SET status = 'finished', error = '', finished_at = ? WHERE id = ?");
@@ -535,7 +544,8 @@ absl::StatusOr<std::optional<RunRecord>> ResultStore::LatestRunWithSpecHash(cons
 absl::StatusOr<std::optional<FinalResult>> ResultStore::GetResult(int64_t run) {
   Statement st(db_,
                "SELECT dataset, test_top1, test_top5, val_top1, bitops, cc, weight_bytes, act_bytes_sum, "
-               "act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json FROM results WHERE run_id = ?");
+               "act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json, memory_weight_kb, memory_act_kb_max, "
+               "memory_act_kb_sum FROM results WHERE run_id = ?");
   st.Bind(1, run);
   if (!st.Step()) {
     if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot read the result of run ", run));
@@ -555,6 +565,9 @@ absl::StatusOr<std::optional<FinalResult>> ResultStore::GetResult(int64_t run) {
   r.ba_eff = st.OptionalDouble(10);
   r.compression_ratio = st.OptionalDouble(11);
   r.extra_json = st.Text(12);
+  r.memory_weight_kb = st.OptionalDouble(13);
+  r.memory_act_kb_max = st.OptionalDouble(14);
+  r.memory_act_kb_sum = st.OptionalDouble(15);
   return std::optional<FinalResult>(r);
 }
 

@@ -31,7 +31,7 @@ struct sqlite3;
 
 namespace mpq::results {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 // PRAGMA application_id of our databases ("MPQB"): Open() refuses any other.
 inline constexpr int64_t kApplicationId = 0x4d505142;
 
@@ -70,6 +70,9 @@ struct FinalResult {
   std::optional<double> test_top1, test_top5, val_top1;
   std::optional<double> bitops, cc, weight_bytes, act_bytes_sum, act_bytes_max;
   std::optional<double> bw_eff, ba_eff, compression_ratio;
+  // Uhlich et al.'s memory in KB (lib/cost/cost_model.h): weights with biases, and the
+  // activation quantizers' outputs, max and sum.
+  std::optional<double> memory_weight_kb, memory_act_kb_max, memory_act_kb_sum;
   std::string extra_json = "{}";
 };
 

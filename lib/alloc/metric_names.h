@@ -41,6 +41,10 @@ inline constexpr char kCc[] = "cc";
 inline constexpr char kBitops[] = "bitops";
 inline constexpr char kWeightBytes[] = "weight_bytes";
 inline constexpr char kCompressionRatio[] = "compression_ratio";
+// Uhlich et al.'s memory in KB (lib/cost/cost_model.h), also results columns.
+inline constexpr char kMemoryWeightKb[] = "memory_weight_kb";
+inline constexpr char kMemoryActKbMax[] = "memory_act_kb_max";
+inline constexpr char kMemoryActKbSum[] = "memory_act_kb_sum";
 inline std::string PointMetric(const char* field) { return std::string(kPointPrefix) + field; }
 
 // EdMIPS's soft architecture after a search epoch: softmax(alpha) of candidate `bits` of

@@ -20,10 +20,10 @@ int64_t CeilLog2(int64_t d) {
 
 }  // namespace
 
-CostReport ComputeCost(std::vector<LayerCost> layers) {
+CostReport ComputeCost(std::vector<LayerCost> layers, std::vector<ActivationCost> activations) {
   CostReport report;
   CostTotals& t = report.totals;
-  double weighted_w = 0, weighted_a = 0, act_elements = 0;
+  double weighted_w = 0, weighted_a = 0, act_elements = 0, memory_weight_bits = 0;
   for (LayerCost& l : layers) {
     TORCH_CHECK(l.in_channels > 0 && l.out_channels > 0 && l.groups > 0 && l.in_channels % l.groups == 0,
                 "cost: layer '", l.name, "': in_channels ", l.in_channels, " / groups ", l.groups, " invalid");
@@ -51,6 +51,7 @@ CostReport ComputeCost(std::vector<LayerCost> layers) {
       l.cc += l.channel_cc.back();
       l.weight_bytes += l.channel_weight_bytes.back();
       weighted_w += d * w;
+      memory_weight_bits += (d + (l.has_bias ? 1 : 0)) * w;
     }
     l.act_bytes = l.input_elements * a / 8;
     weighted_a += l.input_elements * a;
@@ -69,11 +70,20 @@ CostReport ComputeCost(std::vector<LayerCost> layers) {
     t.compression_ratio = 16.0 * static_cast<double>(t.params) / weighted_w;
   }
   if (act_elements > 0) t.ba_eff = weighted_a / act_elements;
+  t.memory_weight_kb = memory_weight_bits / 8 / 1024;
+  for (ActivationCost& a : activations) {
+    TORCH_CHECK(a.bits >= 1 && a.bits <= 32, "cost: activation '", a.name, "': bits ", a.bits, " out of range [1, 32]");
+    a.kb = static_cast<double>(a.elements) * static_cast<double>(a.bits) / 8 / 1024;
+    t.memory_act_kb_sum += a.kb;
+    t.memory_act_kb_max = std::max(t.memory_act_kb_max, a.kb);
+  }
   report.layers = std::move(layers);
+  report.activations = std::move(activations);
   return report;
 }
 
-CostReport CostOfAllocation(std::vector<LayerCost> layers, const alloc::Allocation& allocation) {
+CostReport CostOfAllocation(std::vector<LayerCost> layers, const alloc::Allocation& allocation,
+                            std::vector<ActivationCost> activations) {
   std::map<std::string, std::vector<const alloc::GroupBits*>> weights;
   std::map<std::string, int64_t> acts;
   for (const alloc::GroupBits& g : allocation.groups) {
@@ -98,7 +108,10 @@ CostReport CostOfAllocation(std::vector<LayerCost> layers, const alloc::Allocati
     }
     if (auto it = acts.find(l.act_layer); !l.act_layer.empty() && it != acts.end()) l.act_bits = it->second;
   }
-  return ComputeCost(std::move(layers));
+  for (ActivationCost& a : activations) {
+    if (auto it = acts.find(a.name); it != acts.end()) a.bits = it->second;
+  }
+  return ComputeCost(std::move(layers), std::move(activations));
 }
 
 CostReport MeasureModelCost(const torch::nn::Module& module, const std::function<at::Tensor(const at::Tensor&)>& forward,
@@ -133,6 +146,7 @@ CostReport MeasureModelCost(const torch::nn::Module& module, const std::function
     l.out_h = r.out_h;
     l.out_w = r.out_w;
     l.weight_bits = r.weight_bits;
+    l.has_bias = r.has_bias;
     l.input_elements = r.input_elements;
     const auto produced = producer.find(r.input.data_ptr());
     l.act_bits = produced != producer.end() ? produced->second->bits
@@ -143,7 +157,16 @@ CostReport MeasureModelCost(const torch::nn::Module& module, const std::function
     }
     layers.push_back(std::move(l));
   }
-  return ComputeCost(std::move(layers));
+  std::vector<ActivationCost> activations;
+  for (const nn::ActivationRecord& a : recorder.activations()) {
+    ActivationCost c;
+    auto it = names.find(a.module);
+    c.name = it != names.end() ? it->second : "<unnamed>";
+    c.elements = a.elements;
+    c.bits = a.bits;
+    activations.push_back(std::move(c));
+  }
+  return ComputeCost(std::move(layers), std::move(activations));
 }
 
 }  // namespace mpq::cost

@@ -27,6 +27,7 @@ struct LayerRecord {
   int64_t kernel_h = 1, kernel_w = 1, out_h = 1, out_w = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;  // convolutions
   std::vector<int64_t> weight_bits;  // one per output channel (per-tensor bits repeated)
+  bool has_bias = false;             // one bias per output channel (memory counts it)
   // The input tensor, held so that no other tensor can reuse its storage while the
   // recorder lives: its data pointer then identifies the QAct that produced it.
   at::Tensor input;
