@@ -20,14 +20,16 @@ void QConvBnImpl::reset() {
   } else {
     const bool input_act = !options.is_input() && quant.act_placement == ActPlacement::kConvInput;
     act = torch::nn::AnyModule(nn::QAct(nn::QActOptions(input_act ? quant.act_quantizer : nn::ActQuantizer::kNone)
-                                            .bits(input_act ? quant.act_bits : nn::kFullPrecision)));
+                                            .bits(input_act ? quant.act_bits : nn::kFullPrecision)
+                                            .uhlich(quant.uhlich)));
     conv = torch::nn::AnyModule(nn::QConv2d(nn::QConv2dOptions(options.in(), options.out(), options.kernel())
                                                 .stride(options.stride())
                                                 .padding(padding)
                                                 .groups(options.groups())
                                                 .weight_quantizer(quant.weight_quantizer)
                                                 .granularity(quant.granularity)
-                                                .bits(quantized ? quant.weight_bits : nn::kFullPrecision)));
+                                                .bits(quantized ? quant.weight_bits : nn::kFullPrecision)
+                                                .uhlich(quant.uhlich)));
   }
   register_module("act", act.ptr());
   register_module("conv", conv.ptr());
@@ -53,7 +55,8 @@ at::Tensor QMaxPool2dImpl::forward(const at::Tensor& x) {
 nn::QAct MakeReluAct(const QuantConfig& quant) {
   const bool on = quant.act_placement == ActPlacement::kReluOutput;
   return nn::QAct(nn::QActOptions(on ? quant.act_quantizer : nn::ActQuantizer::kNone)
-                      .bits(on ? quant.act_bits : nn::kFullPrecision));
+                      .bits(on ? quant.act_bits : nn::kFullPrecision)
+                      .uhlich(quant.uhlich));
 }
 
 nn::QAct MakeClassifierAct(const QuantConfig& quant) {
@@ -61,14 +64,16 @@ nn::QAct MakeClassifierAct(const QuantConfig& quant) {
   // requantized (IMPQ's code).
   const bool quantized = quant.quantize_first_and_last && quant.act_placement == ActPlacement::kConvInput;
   return nn::QAct(nn::QActOptions(quantized ? quant.act_quantizer : nn::ActQuantizer::kNone)
-                      .bits(quantized ? quant.act_bits : nn::kFullPrecision));
+                      .bits(quantized ? quant.act_bits : nn::kFullPrecision)
+                      .uhlich(quant.uhlich));
 }
 
 nn::QLinear MakeClassifier(int64_t in_features, int64_t classes, const QuantConfig& quant) {
   return nn::QLinear(nn::QLinearOptions(in_features, classes)
                          .weight_quantizer(quant.weight_quantizer)
                          .granularity(quant.granularity)
-                         .bits(quant.quantize_first_and_last ? quant.weight_bits : nn::kFullPrecision));
+                         .bits(quant.quantize_first_and_last ? quant.weight_bits : nn::kFullPrecision)
+                         .uhlich(quant.uhlich));
 }
 
 ClassifierHeadImpl::ClassifierHeadImpl(int64_t features_, int64_t classes_, QuantConfig quant_, double dropout_)

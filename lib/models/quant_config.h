@@ -32,6 +32,9 @@ struct QuantConfig {
   int64_t act_bits = nn::kFullPrecision;                              // default 32
   bool quantize_first_and_last = true;                                // default on (IMPQ)
   ActPlacement act_placement = ActPlacement::kConvInput;              // default conv inputs
+  // The parametrization of kUhlich weight and activation quantizers (the Uhlich method
+  // sets it from its options; lib/alloc/uhlich.h).
+  nn::UhlichParametrization uhlich = nn::UhlichParametrization::kDeltaXmax;
   // Builds the activation and convolution of every conv unit except the network's
   // first (model.h ConvUnitFactory); null (default) = QAct + QConv2d from the settings
   // above. A method that trains a different kind of module supplies one (EdMIPS's

@@ -19,12 +19,13 @@ namespace mpq::nn {
 
 WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQuantizer kind,
                                               Granularity granularity, int64_t initial_bits,
-                                              const at::Tensor& weight) {
+                                              const at::Tensor& weight, UhlichParametrization uhlich) {
   TORCH_CHECK(initial_bits == kFullPrecision || (initial_bits >= 1 && initial_bits <= 16), module.name(),
               ": bits = ", initial_bits, " out of range; expected 1..16 or 32");
   WeightQuantization q;
   q.kind = kind;
   q.granularity = granularity;
+  q.uhlich = uhlich;
   const int64_t groups = granularity == Granularity::kPerChannel ? weight.size(0) : 1;
   q.bits = module.register_buffer("weight_bits", at::full({groups}, initial_bits, at::kInt));
   const int64_t b = initial_bits == kFullPrecision ? 8 : initial_bits;
@@ -34,11 +35,32 @@ WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQ
     const double qp = std::ldexp(1.0, static_cast<int>(b) - 1) - 1;
     q.step = module.register_parameter("weight_step", (w.abs().mean(1) * (2.0 / std::sqrt(qp))).clamp_min(1e-8));
   } else if (kind == WeightQuantizer::kUhlich) {
-    // delta_xmax: qmax = max|w| per group, d = qmax / (2^(b-1) - 1).
+    // qmax = max|w| per group; delta_xmax: d = qmax / (2^(b-1) - 1); b_xmax: b; xmin_xmax:
+    // xmax = 2^round(log2 qmax), xmin = xmax / 2^(2^(b-1) - 1) (b bits: sign + 2^(b-1)
+    // magnitudes). The Uhlich method re-initialises them from trained weights
+    // (lib/alloc/uhlich.h, the authors' find_delta).
     const at::Tensor qmax = w.abs().amax(1).clamp_min(1e-8);
-    const at::Tensor d = qmax / (std::ldexp(1.0, static_cast<int>(b) - 1) - 1);
-    q.qmax = module.register_parameter("weight_qmax", qmax);
-    q.step = module.register_parameter("weight_d", d);
+    switch (uhlich) {
+      case UhlichParametrization::kDeltaXmax: {
+        // Both computed before registering: register_parameter makes its tensor require
+        // grad, and a value computed from it afterwards would not be a leaf.
+        const at::Tensor d = qmax / (std::ldexp(1.0, static_cast<int>(b) - 1) - 1);
+        q.qmax = module.register_parameter("weight_qmax", qmax);
+        q.step = module.register_parameter("weight_d", d);
+        break;
+      }
+      case UhlichParametrization::kBXmax:
+        q.qmax = module.register_parameter("weight_qmax", qmax);
+        q.b = module.register_parameter("weight_b", at::full({groups}, static_cast<double>(b)));
+        break;
+      case UhlichParametrization::kXminXmax: {
+        const at::Tensor xmax = at::exp2(at::round(at::log2(qmax)));
+        const at::Tensor xmin = xmax / std::ldexp(1.0, (1 << (b - 1)) - 1);
+        q.qmax = module.register_parameter("weight_xmax", xmax);
+        q.xmin = module.register_parameter("weight_xmin", xmin);
+        break;
+      }
+    }
   }
   return q;
 }
@@ -69,7 +91,17 @@ at::Tensor QuantizeWeight(const WeightQuantization& q, const at::Tensor& weight)
       return quant::LsqQuantize(weight, q.step, b, true, quant::LsqGradScale(per_group, b, true));
     }
     case WeightQuantizer::kUhlich:
-      return quant::UhlichUniformQuantize(weight, quant::RoundToPowerOfTwo(q.step), q.qmax, true);
+      switch (q.uhlich) {
+        case UhlichParametrization::kDeltaXmax:
+          return quant::UhlichUniformQuantize(weight, quant::RoundToPowerOfTwo(q.step), q.qmax, true);
+        case UhlichParametrization::kBXmax:
+          return quant::UhlichUniformQuantize(
+              weight, quant::RoundToPowerOfTwo(quant::UhlichStepFromBits(q.b, q.qmax, true)), q.qmax, true);
+        case UhlichParametrization::kXminXmax:
+          return quant::UhlichPow2Quantize(weight, quant::RoundToPowerOfTwo(q.xmin), quant::RoundToPowerOfTwo(q.qmax),
+                                           true, /*with_zero=*/false);
+      }
+      break;
   }
   TORCH_CHECK(false, "unknown weight quantizer");
 }
@@ -88,7 +120,8 @@ void QConv2dImpl::reset() {
   weight = register_parameter("weight", at::empty({o.out_channels(), o.in_channels() / o.groups(), kh, kw}));
   torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
   if (o.bias()) bias = register_parameter("bias", at::zeros({o.out_channels()}));
-  quantization = RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight);
+  quantization =
+      RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight, o.uhlich());
   weight_bits = quantization.bits;
 }
 
@@ -99,9 +132,11 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
               "; expected [N, ", options.in_channels(), ", H, W]");
   at::Tensor y = at::conv2d(x, quantized_weight(), bias, *options.stride(), *options.padding(), 1, options.groups());
   if (LayerRecorder* recorder = LayerRecorder::Active()) {
-    recorder->Add(ConvRecord(this, options.in_channels(), options.out_channels(), options.groups(),
-                             options.kernel_size()->data(), options.stride()->data(), options.padding()->data(),
-                             AppliedWeightBits(quantization, weight_bits, options.out_channels()), x, y));
+    LayerRecord r = ConvRecord(this, options.in_channels(), options.out_channels(), options.groups(),
+                               options.kernel_size()->data(), options.stride()->data(), options.padding()->data(),
+                               AppliedWeightBits(quantization, weight_bits, options.out_channels()), x, y);
+    r.has_bias = bias.defined();
+    recorder->Add(std::move(r));
   }
   return y;
 }
@@ -124,7 +159,8 @@ void QLinearImpl::reset() {
   const double bound = 1.0 / std::sqrt(static_cast<double>(o.in_features()));
   weight.data().uniform_(-bound, bound);
   if (o.bias()) bias = register_parameter("bias", at::empty({o.out_features()}).uniform_(-bound, bound));
-  quantization = RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight);
+  quantization =
+      RegisterWeightQuantization(*this, o.weight_quantizer(), o.granularity(), o.bits(), weight, o.uhlich());
   weight_bits = quantization.bits;
 }
 
@@ -141,6 +177,7 @@ at::Tensor QLinearImpl::forward(const at::Tensor& x) {
     r.in_channels = options.in_features();
     r.out_channels = options.out_features();
     r.weight_bits = AppliedWeightBits(quantization, weight_bits, options.out_features());
+    r.has_bias = bias.defined();
     r.input = x;
     r.input_elements = x.numel() / (x.dim() > 1 ? x.size(0) : 1);
     r.output = y;
@@ -176,8 +213,23 @@ void QActImpl::reset() {
   if (q == ActQuantizer::kUhlich) {
     const int64_t b = options.bits() == kFullPrecision ? 8 : options.bits();
     const double levels = std::ldexp(1.0, static_cast<int>(options.is_signed() ? b - 1 : b)) - 1;
-    qmax = register_parameter("qmax", at::full({1}, options.alpha_init()));
-    step = register_parameter("d", at::full({1}, options.alpha_init() / levels));
+    switch (options.uhlich()) {
+      case UhlichParametrization::kDeltaXmax:
+        qmax = register_parameter("qmax", at::full({1}, options.alpha_init()));
+        step = register_parameter("d", at::full({1}, options.alpha_init() / levels));
+        break;
+      case UhlichParametrization::kBXmax:
+        qmax = register_parameter("qmax", at::full({1}, options.alpha_init()));
+        b_param = register_parameter("b", at::full({1}, static_cast<double>(b)));
+        break;
+      case UhlichParametrization::kXminXmax: {
+        // b bits, unsigned with zero: 2^(b-1) powers of two below xmax (the authors' nonl).
+        const double xmax = std::exp2(std::round(std::log2(options.alpha_init())));
+        qmax = register_parameter("xmax", at::full({1}, xmax));
+        xmin = register_parameter("xmin", at::full({1}, xmax / std::ldexp(1.0, (1 << (b - 1)) - 1)));
+        break;
+      }
+    }
   }
 }
 
@@ -239,7 +291,20 @@ at::Tensor QActImpl::forward(const at::Tensor& x) {
         break;
       }
       case ActQuantizer::kUhlich:
-        y = quant::UhlichUniformQuantize(x, quant::RoundToPowerOfTwo(step), qmax, options.is_signed());
+        switch (options.uhlich()) {
+          case UhlichParametrization::kDeltaXmax:
+            y = quant::UhlichUniformQuantize(x, quant::RoundToPowerOfTwo(step), qmax, options.is_signed());
+            break;
+          case UhlichParametrization::kBXmax:
+            y = quant::UhlichUniformQuantize(
+                x, quant::RoundToPowerOfTwo(quant::UhlichStepFromBits(b_param, qmax, options.is_signed())), qmax,
+                options.is_signed());
+            break;
+          case UhlichParametrization::kXminXmax:
+            y = quant::UhlichPow2Quantize(x, quant::RoundToPowerOfTwo(xmin), quant::RoundToPowerOfTwo(qmax),
+                                          options.is_signed(), /*with_zero=*/true);
+            break;
+        }
         break;
       case ActQuantizer::kNone:
         break;

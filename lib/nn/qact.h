@@ -6,7 +6,10 @@
 // Bits live in the buffer `bits` (int32 [1]) so allocators can change them and
 // checkpoints keep them; 32 = full precision (identity). Learned parameters by
 // quantizer: kPact `alpha` (init alpha_init), kLsq `step` (initialised from the first
-// batch, [1] Esser et al.), kUhlich `d` and `qmax` (init qmax = alpha_init, d from bits).
+// batch, [1] Esser et al.), kUhlich by QActOptions::uhlich: `d` and `qmax` (delta_xmax,
+// init qmax = alpha_init, d from bits), `b` and `qmax` (b_xmax), `xmin` and `xmax`
+// (xmin_xmax: power-of-two levels with zero). For kUhlich the `bits` buffer is what the
+// cost model and allocations read; the Uhlich method keeps it at the inferred bits.
 // Unsigned quantizers (DoReFa, PACT, HWGQ) reject is_signed = true.
 #pragma once
 
@@ -27,6 +30,7 @@ struct QActOptions {
   TORCH_ARG(int64_t, bits) = 8;            // default 8
   TORCH_ARG(bool, is_signed) = false;      // default unsigned (input follows a ReLU)
   TORCH_ARG(double, alpha_init) = 6.0;     // PACT clip / Uhlich qmax start; default 6 (ReLU6)
+  TORCH_ARG(UhlichParametrization, uhlich) = UhlichParametrization::kDeltaXmax;  // kUhlich only
 };
 
 class QActImpl : public torch::nn::Cloneable<QActImpl> {
@@ -46,8 +50,10 @@ class QActImpl : public torch::nn::Cloneable<QActImpl> {
   QActOptions options;
   at::Tensor bits;         // buffer, int32 [1]
   at::Tensor alpha;        // kPact
-  at::Tensor step;         // kLsq (0 until initialised), kUhlich (d)
-  at::Tensor qmax;         // kUhlich
+  at::Tensor step;         // kLsq (0 until initialised), kUhlich delta_xmax (d)
+  at::Tensor qmax;         // kUhlich: "qmax" (uniform) or "xmax" (xmin_xmax)
+  at::Tensor b_param;      // kUhlich b_xmax: "b", real-valued bits
+  at::Tensor xmin;         // kUhlich xmin_xmax
   at::Tensor initialized;  // buffer, kLsq: 1 once the step was set from data
 };
 TORCH_MODULE(QAct);

@@ -40,6 +40,7 @@ struct QConv2dOptions {
   TORCH_ARG(WeightQuantizer, weight_quantizer) = WeightQuantizer::kLin;  // default IMPQ's Lin
   TORCH_ARG(Granularity, granularity) = Granularity::kPerChannel;    // default per kernel
   TORCH_ARG(int64_t, bits) = 8;                                      // initial bits of every group
+  TORCH_ARG(UhlichParametrization, uhlich) = UhlichParametrization::kDeltaXmax;  // kUhlich only
 };
 
 class QConv2dImpl : public torch::nn::Cloneable<QConv2dImpl> {
@@ -66,6 +67,7 @@ struct QLinearOptions {
   TORCH_ARG(WeightQuantizer, weight_quantizer) = WeightQuantizer::kLin;
   TORCH_ARG(Granularity, granularity) = Granularity::kPerChannel;
   TORCH_ARG(int64_t, bits) = 8;
+  TORCH_ARG(UhlichParametrization, uhlich) = UhlichParametrization::kDeltaXmax;  // kUhlich only
 };
 
 class QLinearImpl : public torch::nn::Cloneable<QLinearImpl> {

@@ -19,12 +19,17 @@ constexpr std::pair<ActQuantizer, const char*> kActNames[] = {
     {ActQuantizer::kLsq, "lsq"},   {ActQuantizer::kHwgq, "hwgq"},     {ActQuantizer::kUhlich, "uhlich"}};
 constexpr std::pair<Granularity, const char*> kGranularityNames[] = {{Granularity::kPerChannel, "per_channel"},
                                                                       {Granularity::kPerTensor, "per_tensor"}};
+constexpr std::pair<UhlichParametrization, const char*> kUhlichNames[] = {
+    {UhlichParametrization::kDeltaXmax, "delta_xmax"},
+    {UhlichParametrization::kBXmax, "b_xmax"},
+    {UhlichParametrization::kXminXmax, "xmin_xmax"}};
 
 }  // namespace
 
 const char* Name(WeightQuantizer q) { return NameIn(kWeightNames, q); }
 const char* Name(ActQuantizer q) { return NameIn(kActNames, q); }
 const char* Name(Granularity g) { return NameIn(kGranularityNames, g); }
+const char* Name(UhlichParametrization p) { return NameIn(kUhlichNames, p); }
 absl::StatusOr<WeightQuantizer> ParseWeightQuantizer(absl::string_view name) {
   return ParseIn(kWeightNames, name, "a weight quantizer");
 }
@@ -34,8 +39,12 @@ absl::StatusOr<ActQuantizer> ParseActQuantizer(absl::string_view name) {
 absl::StatusOr<Granularity> ParseGranularity(absl::string_view name) {
   return ParseIn(kGranularityNames, name, "a granularity");
 }
+absl::StatusOr<UhlichParametrization> ParseUhlichParametrization(absl::string_view name) {
+  return ParseIn(kUhlichNames, name, "an Uhlich parametrization");
+}
 std::vector<std::string> WeightQuantizerNames() { return NamesIn(kWeightNames); }
 std::vector<std::string> ActQuantizerNames() { return NamesIn(kActNames); }
 std::vector<std::string> GranularityNames() { return NamesIn(kGranularityNames); }
+std::vector<std::string> UhlichParametrizationNames() { return NamesIn(kUhlichNames); }
 
 }  // namespace mpq::nn

@@ -24,17 +24,25 @@ enum class WeightQuantizer { kNone, kLin, kDorefa, kLsq, kHwgq, kUhlich };
 enum class ActQuantizer { kNone, kDorefa, kPact, kLsq, kHwgq, kUhlich };
 // kPerTensor: one bit-width for the layer; kPerChannel: one per output channel (kernel).
 enum class Granularity { kPerTensor, kPerChannel };
+// How the Uhlich quantizers (kUhlich) are parametrized ([1] Uhlich et al., ICLR 2020,
+// sec. 3; lib/quant/uhlich.h): kDeltaXmax learns step d and range qmax (uniform; bits
+// inferred), kBXmax learns bits b and range qmax (uniform; step follows), kXminXmax
+// learns both ends of a power-of-two quantizer (bits inferred).
+enum class UhlichParametrization { kDeltaXmax, kBXmax, kXminXmax };
 
 // The one table of names: Name() and Parse*() are inverse; *Names() lists them in order.
 const char* Name(WeightQuantizer q);
 const char* Name(ActQuantizer q);
 const char* Name(Granularity g);
+const char* Name(UhlichParametrization p);
 absl::StatusOr<WeightQuantizer> ParseWeightQuantizer(absl::string_view name);
 absl::StatusOr<ActQuantizer> ParseActQuantizer(absl::string_view name);
 absl::StatusOr<Granularity> ParseGranularity(absl::string_view name);
+absl::StatusOr<UhlichParametrization> ParseUhlichParametrization(absl::string_view name);
 std::vector<std::string> WeightQuantizerNames();
 std::vector<std::string> ActQuantizerNames();
 std::vector<std::string> GranularityNames();
+std::vector<std::string> UhlichParametrizationNames();
 
 // Bits value that means "not quantized" (lib/quant/kernels.h kFullPrecisionBits).
 inline constexpr int64_t kFullPrecision = 32;

@@ -14,16 +14,24 @@ namespace mpq::nn {
 struct WeightQuantization {
   WeightQuantizer kind = WeightQuantizer::kLin;
   Granularity granularity = Granularity::kPerChannel;
+  UhlichParametrization uhlich = UhlichParametrization::kDeltaXmax;  // kUhlich only
   at::Tensor bits;   // buffer "weight_bits", int32 [groups]
-  at::Tensor step;   // kLsq: parameter "weight_step" [groups]; kUhlich: "weight_d"
-  at::Tensor qmax;   // kUhlich: parameter "weight_qmax" [groups]
+  // Learned parameters, each [groups]:
+  //   kLsq: step "weight_step".
+  //   kUhlich delta_xmax: step "weight_d", qmax "weight_qmax"; b_xmax: b "weight_b"
+  //   (real-valued bits), qmax "weight_qmax"; xmin_xmax: xmin "weight_xmin", qmax "weight_xmax".
+  at::Tensor step;
+  at::Tensor qmax;
+  at::Tensor b;
+  at::Tensor xmin;
 };
 
 // Registers the buffer and parameters on `module` for `weight` (dim 0 = output channels),
 // initialised for `initial_bits` (kFullPrecision allowed).
 WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQuantizer kind,
                                               Granularity granularity, int64_t initial_bits,
-                                              const at::Tensor& weight);
+                                              const at::Tensor& weight,
+                                              UhlichParametrization uhlich = UhlichParametrization::kDeltaXmax);
 
 // The fake-quantized weight (differentiable; STE as each quantizer defines).
 at::Tensor QuantizeWeight(const WeightQuantization& q, const at::Tensor& weight);
