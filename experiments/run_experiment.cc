@@ -323,7 +323,10 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
                                       {step, at, names::PointMetric(names::kCc), p.cost.cc},
                                       {step, at, names::PointMetric(names::kBitops), p.cost.bitops},
                                       {step, at, names::PointMetric(names::kWeightBytes), p.cost.weight_bytes},
-                                      {step, at, names::PointMetric(names::kCompressionRatio), p.cost.compression_ratio}};
+                                      {step, at, names::PointMetric(names::kCompressionRatio), p.cost.compression_ratio},
+                                      {step, at, names::PointMetric(names::kMemoryWeightKb), p.cost.memory_weight_kb},
+                                      {step, at, names::PointMetric(names::kMemoryActKbMax), p.cost.memory_act_kb_max},
+                                      {step, at, names::PointMetric(names::kMemoryActKbSum), p.cost.memory_act_kb_sum}};
     if (p.test_top1 >= 0) m.push_back({step, at, names::PointMetric(names::kTestTop1), p.test_top1});
     // Stored (idempotently: a replayed point overwrites itself) before it is printed.
     if (absl::Status st = run.store.AddMetrics(run.id, m); !st.ok()) return st;
@@ -344,6 +347,16 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
   };
   ctx.make_model = [&]() -> std::shared_ptr<models::Model> {
     return (*models::FindModel(spec.model))->make(run.model_options);
+  };
+  ctx.make_model_with = [&](const models::QuantConfig& quant) -> absl::StatusOr<std::shared_ptr<models::Model>> {
+    const models::ModelEntry* entry = *models::FindModel(spec.model);
+    if (quant.act_placement == models::ActPlacement::kReluOutput && !entry->relu_placement) {
+      return absl::InvalidArgumentError(absl::StrCat("model ", spec.model, " cannot quantize ReLU outputs (",
+                                                     spec.method->name, " needs act_placement relu)"));
+    }
+    models::ModelOptions mo = run.model_options;
+    mo.quant = quant;
+    return entry->make(mo);
   };
   std::unique_ptr<alloc::Allocator> allocator = spec.method->make(*spec.method_options);
   *allocator_name = allocator->name();
@@ -380,6 +393,9 @@ absl::StatusOr<results::FinalResult> Evaluate(Run& run, const alloc::AllocatorRe
   r.bw_eff = cost.totals.bw_eff;
   r.ba_eff = cost.totals.ba_eff;
   r.compression_ratio = cost.totals.compression_ratio;
+  r.memory_weight_kb = cost.totals.memory_weight_kb;
+  r.memory_act_kb_max = cost.totals.memory_act_kb_max;
+  r.memory_act_kb_sum = cost.totals.memory_act_kb_sum;
   r.extra_json = absl::StrFormat(R"({"%s": %d, "%s": %.0f, "%s": %d, "%s": %d, "%s": "%s", "%s": %d, "%s": %d, "%s": %s})",
                                  names::kExtraBestEpoch, run.trained.best_epoch, names::kExtraMacs, cost.totals.macs,
                                  names::kExtraParams, cost.totals.params, names::kExtraTrainExamples,

@@ -76,6 +76,10 @@ struct AllocatorContext {
   // Builds a fresh network with the run's quantizers (methods that search on one network
   // and retrain another, like EdMIPS); may be empty for the others.
   std::function<std::shared_ptr<models::Model>()> make_model;
+  // Builds a fresh network of the run's architecture with other quantization settings
+  // (methods that train quantizers of their own on the trained starting model, like
+  // Uhlich et al.); an error when the architecture cannot take them. May be empty.
+  std::function<absl::StatusOr<std::shared_ptr<models::Model>>(const models::QuantConfig&)> make_model_with;
 };
 
 struct AllocatorResult {

@@ -11,6 +11,7 @@
 #include "lib/alloc/impq.h"
 #include "lib/alloc/method.h"
 #include "lib/alloc/random_search.h"
+#include "lib/alloc/uhlich.h"
 #include "lib/alloc/uniform.h"
 
 namespace mpq::alloc {
@@ -43,6 +44,11 @@ const MethodEntry kMethods[] = {
      RandomSearchOptions::Parse,
      Make<RandomSearchAllocator, RandomSearchOptions>,
      R"({"weight_bits": 4, "random": {"samples": 2, "weight_candidates": "2,3,4"}})"},
+    {"uhlich", "Uhlich et al.: learned step size and range, bits inferred, memory constraints (ICLR 2020)",
+     ModelBuild::kPlain, /*chooses_bits=*/true, /*trains_starting_model=*/true, /*points_are_models=*/true,
+     UhlichOptions::Parse,
+     Make<UhlichAllocator, UhlichOptions>,
+     R"({"uhlich": {"epochs": 1, "weight_kb": 2, "act_kb": 1}})"},
 };
 
 }  // namespace
