@@ -198,8 +198,11 @@ absl::Status OverviewSection(ReportData& d, const ReportInputs& in, Document& do
 absl::Status PaperTablesSection(ReportData& d, const ReportInputs& in, Document& doc) {
   doc.Heading(2, "Paper tables");
   if (in.table_files.empty()) doc.Paragraph("No paper_table() targets were given.");
+  // "memory" columns: Uhlich et al.'s count in KB (weights with biases; the largest
+  // quantized activation), lib/cost/cost_model.h.
   const std::vector<std::string> header = {"source", "row", "dataset", "top-1 (%)", "B_w,eff", "B_a,eff",
-                                           "C_C (Gbit-OPs)", "BitOps (G)", "weights (KiB)", "run / reference", "marks"};
+                                           "C_C (Gbit-OPs)", "BitOps (G)", "weights (KiB)", "memory W / A max (KB)",
+                                           "run / reference", "marks"};
   for (const std::string& f : in.table_files) {
     absl::StatusOr<Json> t = ReadJsonFile(f);
     if (!t.ok()) return t.status();
@@ -231,8 +234,15 @@ absl::Status PaperTablesSection(ReportData& d, const ReportInputs& in, Document&
         auto num = [&](const char* k, const char* fmt) {
           return p.contains(k) && p[k].is_number() ? absl::StrFormat(fmt, p[k].get<double>()) : std::string();
         };
+        // Published memory is in MB (KB / 1024, as the authors' code counts KB).
+        auto mb_as_kb = [&](const char* k) {
+          return p.contains(k) && p[k].is_number() ? absl::StrFormat("%.0f", p[k].get<double>() * 1024) : std::string("-");
+        };
+        const std::string memory = p.contains("memory_weight_mb") || p.contains("memory_act_mb_max")
+                                       ? absl::StrCat(mb_as_kb("memory_weight_mb"), " / ", mb_as_kb("memory_act_mb_max"))
+                                       : "";
         rows.push_back({"paper", p.value("row", pr), tdata, num("top1", "%.2f"), num("bw_eff", "%.2f"),
-                        num("ba_eff", "%.2f"), num("cc_gbitops", "%.1f"), "", "",
+                        num("ba_eff", "%.2f"), num("cc_gbitops", "%.1f"), "", "", memory,
                         absl::StrCat("`", pr, "` (", p["source"].get<std::string>(), ")"), ""});
       }
       // The paper-setting reference for this row: an experiment on the paper's dataset.
@@ -246,7 +256,7 @@ absl::Status PaperTablesSection(ReportData& d, const ReportInputs& in, Document&
         const RunInfo* run = d.finished.count(name) ? d.finished[name] : nullptr;
         if (run == nullptr) {
           const RunInfo* any = d.latest.count(name) ? d.latest[name] : nullptr;
-          rows.push_back({"ours", absl::StrCat("`", name, "`"), e.value("dataset", ""), "", "", "", "", "", "",
+          rows.push_back({"ours", absl::StrCat("`", name, "`"), e.value("dataset", ""), "", "", "", "", "", "", "",
                           any ? absl::StrCat("run ", any->record.id, " (", any->record.status, ")") : "not run",
                           ""});
           continue;
@@ -265,6 +275,10 @@ absl::Status PaperTablesSection(ReportData& d, const ReportInputs& in, Document&
                         Fmt(res.test_top1, "%.2f"), Fmt(res.bw_eff, "%.2f"), Fmt(res.ba_eff, "%.2f"),
                         res.cc ? Opt(*res.cc / 1e9, "%.3g") : "", res.bitops ? Opt(*res.bitops / 1e9, "%.3g") : "",
                         res.weight_bytes ? Opt(*res.weight_bytes / 1024, "%.1f") : "",
+                        res.memory_weight_kb ? absl::StrCat(Opt(*res.memory_weight_kb, "%.1f"), " / ",
+                                                            res.memory_act_kb_max ? Opt(*res.memory_act_kb_max, "%.2f")
+                                                                                  : std::string("-"))
+                                             : "",
                         absl::StrCat("run ", run->record.id), absl::StrJoin(marks, ", ")});
       }
     }

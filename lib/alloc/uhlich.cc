@@ -442,7 +442,9 @@ models::QuantConfig UhlichOptions::Quant() const {
   q.act_quantizer = quantize_activations ? nn::ActQuantizer::kUhlich : nn::ActQuantizer::kNone;
   q.act_bits = quantize_activations ? act_bits : nn::kFullPrecision;
   q.quantize_first_and_last = true;                      // [1] quantizes conv1 and fc
-  q.act_placement = models::ActPlacement::kReluOutput;  // [1]'s nonl replaces each ReLU
+  // [1]'s nonl replaces each ReLU; without activation quantization the placement is moot
+  // (and networks without ReLU placement, MobileNet-V2, can be built).
+  q.act_placement = quantize_activations ? models::ActPlacement::kReluOutput : models::ActPlacement::kConvInput;
   q.uhlich = parametrization;
   q.units = nullptr;
   return q;

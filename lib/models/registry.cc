@@ -9,6 +9,7 @@
 #include "lib/models/googlenet.h"
 #include "lib/models/inception_v3.h"
 #include "lib/models/mobilenet_v1.h"
+#include "lib/models/mobilenet_v2.h"
 #include "lib/models/resnet.h"
 #include "lib/models/vgg_small.h"
 
@@ -21,6 +22,8 @@ const ModelEntry kModels[] = {
     {"vgg_small", 32, 8, 8, 10, MakeVggSmall, 4.66, 608.0,
      "LQ-Net (Zhang et al., ECCV 2018) architecture; counts computed from it (no table gives them)", true},
     {"mobilenet_v1", 224, 1, 1, 1000, MakeMobileNetV1, 4.2, 569.0, "Howard et al., 2017 (1.0 MobileNet-224: 4.2M parameters, 569M mult-adds)", true},
+    {"mobilenet_v2", 224, 1, 1, 1000, MakeMobileNetV2, 3.50, 300.0,
+     "Sandler et al., CVPR 2018, Table 4 (300M mult-adds; 3.4M parameters there, 3.50M in the torchvision model card)"},
     {"resnet18", 224, 1, 1, 1000, MakeResNet18, 11.7, 1820.0, "torchvision model card (11.69M, 1.81 GFLOPS); He et al. 1.8G", true},
     {"resnet50", 224, 1, 1, 1000, MakeResNet50, 25.6, 4090.0, "torchvision model card (25.56M, 4.09 GFLOPS)", true},
     {"alexnet", 224, 63, 1, 1000, MakeAlexNet, 61.1, 714.0, "torchvision model card (61.1M, 0.71 GFLOPS)"},

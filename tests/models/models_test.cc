@@ -61,12 +61,12 @@ TEST_P(ZooTest, SmallestInputSizeIsTheRegistrysMinimum) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, ZooTest,
-                         ::testing::Values("resnet20", "vgg_small", "mobilenet_v1", "resnet18", "resnet50", "alexnet",
+                         ::testing::Values("resnet20", "vgg_small", "mobilenet_v1", "mobilenet_v2", "resnet18", "resnet50", "alexnet",
                                            "googlenet", "inception_v3"),
                          [](const auto& info) { return std::string(info.param); });
 
 TEST(ZooTest, RegistryListsEveryModelAndRejectsUnknownNames) {
-  EXPECT_EQ(Models().size(), 8u);
+  EXPECT_EQ(Models().size(), 9u);
   EXPECT_THAT(FindModel("resnet21").status().message(), ::testing::HasSubstr("valid: resnet20, vgg_small"));
 }
 
