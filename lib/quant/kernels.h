@@ -76,7 +76,7 @@ struct KernelTable {
                                   double* grad_d, double* grad_qmax);
 
   // Uhlich et al. power-of-two: p = 2^round(log2|x|), m = xmax if p >= xmax, xmin if
-  // p < xmin, else p; output sign(x) m, or 0 where with_zero and |x| < xmin/2. Unsigned:
+  // p < xmin, else p; output sign(x) m, or 0 where with_zero and |x| < xmin/sqrt(2). Unsigned:
   // x <= 0 gives 0 (with_zero) or xmin. Gradients: g except where m was clipped to xmax
   // (STE); sum g sign(x) over the elements clipped to xmax (for xmax) and raised to
   // xmin (for xmin).

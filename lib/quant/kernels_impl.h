@@ -780,14 +780,19 @@ struct Pow2Masks {
   Vec clipped;  // p >= xmax: output xmax
 };
 
+// With zero, magnitudes below xmin / sqrt 2 quantize to 0 (sony/ai-research-code
+// parametric_quantization.py: x_threshold = x_min / sqrt(2)).
+constexpr float kPow2ZeroFraction = 0.70710678118654752f;
+
 Pow2Masks Pow2RegionMasks(const Vec& x, const Vec& xmin, const Vec& xmax, bool is_signed, bool with_zero) {
   const Vec zero(0.0f);
   const Vec a = is_signed ? x.abs() : at::vec::maximum(x, zero);
   const Vec p = Pow2Round(a);  // 0 for a = 0
   Pow2Masks r;
   r.clipped = p >= xmax;
-  // Zeroed (with_zero and a < xmin / 2; unsigned: also x <= 0) takes precedence over raised.
-  Vec zeroed = with_zero ? (a < xmin * Vec(0.5f)) : zero;
+  // Zeroed (with_zero and a < xmin / sqrt 2, as the authors' pow2 quantizer; unsigned:
+  // also x <= 0) takes precedence over raised.
+  Vec zeroed = with_zero ? (a < xmin * Vec(kPow2ZeroFraction)) : zero;
   if (!is_signed && with_zero) zeroed = zeroed | (x <= zero);
   r.raised = Vec::blendv(p < xmin, zero, r.clipped | zeroed);
   return r;
@@ -815,7 +820,7 @@ bool UhlichPow2Forward(const float* x, const float* xmin, const float* xmax, int
                        bool is_signed, bool with_zero, float* out) {
   std::atomic<bool> finite{true};
   ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t) {
-    const Vec lo(xmin[g]), hi(xmax[g]), half_lo(0.5f * xmin[g]);
+    const Vec lo(xmin[g]), hi(xmax[g]), half_lo(kPow2ZeroFraction * xmin[g]);
     FiniteCheck check;
     MapChunk(x + g * group_size, out + g * group_size, b, e, check,
              [&](const Vec& v) { return Pow2Value(v, lo, hi, half_lo, is_signed, with_zero); });

@@ -115,7 +115,7 @@ at::Tensor UhlichPow2(const at::Tensor& x, const at::Tensor& xmin, const at::Ten
   const at::Tensor top = p >= hi.detach(), raised = (p < lo.detach()) & ~top;
   // m: p inside, xmax (differentiable) where clipped, xmin (differentiable) where raised.
   at::Tensor m = at::where(top, hi.expand_as(p), at::where(raised, lo.expand_as(p), p));
-  at::Tensor zero = with_zero ? (a < 0.5 * lo.detach()) : at::zeros_like(top);
+  at::Tensor zero = with_zero ? (a < 0.70710678118654752 * lo.detach()) : at::zeros_like(top);  // xmin / sqrt 2
   if (!is_signed) zero = zero | (with_zero ? (xd <= 0) : at::zeros_like(top));
   const at::Tensor sign = is_signed ? at::where(xd < 0, -at::ones_like(xd), at::ones_like(xd)) : at::ones_like(xd);
   at::Tensor y = at::where(zero, at::zeros_like(m), sign * m);

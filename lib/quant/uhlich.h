@@ -14,7 +14,7 @@
 //
 // UhlichPow2Quantize ([1] eq. 2): p = 2^round(log2|x|), q = sign(x) clamp(p, xmin, xmax)
 // (p < xmin raises to xmin, p >= xmax clips to xmax), or 0 where with_zero and
-// |x| < xmin/2. Gradients: dx = g except where clipped to xmax (STE);
+// |x| < xmin/sqrt(2) (the authors' threshold). Gradients: dx = g except where clipped to xmax (STE);
 // dxmax = sum g sign(x) over clipped elements, dxmin likewise over raised ones.
 //
 // d, qmax, xmin, xmax: 1 value (per tensor) or x.size(0) values (per output channel).

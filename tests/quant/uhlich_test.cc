@@ -73,7 +73,7 @@ TEST_F(UhlichTest, Pow2MatchesReferenceAndRoutesClippedGradients) {
   for (size_t i = 0; i < xv.size(); ++i) {
     const double a = std::abs(xv[i]), sign = xv[i] < 0 ? -1 : 1;
     double m;
-    if (a < 0.5 / 64) {
+    if (a < (1.0 / 64) / std::sqrt(2.0)) {  // zero below xmin / sqrt 2 (the authors')
       m = 0;
     } else {
       const double p = std::exp2(std::nearbyint(std::log2(a)));
@@ -81,7 +81,7 @@ TEST_F(UhlichTest, Pow2MatchesReferenceAndRoutesClippedGradients) {
       if (p >= 0.5) want_max += sign * cv[i];
       if (p < 1.0 / 64) want_min += sign * cv[i];
     }
-    want_dx[i] = (a < 0.5 / 64 || std::exp2(std::nearbyint(std::log2(a))) < 0.5) ? cv[i] : 0.0;
+    want_dx[i] = (a < (1.0 / 64) / std::sqrt(2.0) || std::exp2(std::nearbyint(std::log2(a))) < 0.5) ? cv[i] : 0.0;
     // log2 of values within 1e-6 of a sqrt(2) boundary could round either way in float32.
     const double l = std::log2(a);
     if (std::abs(l - std::floor(l) - 0.5) < 1e-5) continue;
@@ -95,7 +95,7 @@ TEST_F(UhlichTest, Pow2MatchesReferenceAndRoutesClippedGradients) {
 
 // The kernel rounds in the log domain with integer arithmetic on the float's bits
 // (kernels_impl.h Pow2Round): the two floats around each sqrt(2) 2^k boundary go to 2^k
-// and 2^(k+1), +-, and unsigned inputs <= 0 or below xmin / 2 go to 0.
+// and 2^(k+1), +-, and unsigned inputs <= 0 or below xmin / sqrt 2 go to 0.
 TEST_F(UhlichTest, Pow2RoundsExactlyAtTheSqrt2Boundaries) {
   const float below_sqrt2 = 1.41421353816986083984375f;  // 0x3FB504F3 < sqrt(2)
   const float above_sqrt2 = std::nextafter(below_sqrt2, 2.0f);
@@ -112,9 +112,10 @@ TEST_F(UhlichTest, Pow2RoundsExactlyAtTheSqrt2Boundaries) {
   const std::vector<double> got = testing::ToVector(q);
   for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(got[i], want[i]) << "x = " << x[i];
 
-  const at::Tensor u = UhlichPow2Quantize(at::tensor({-3.0f, -0.0f, 0.0f, 0.004f, 0.0079f, 0.3f, 100.0f}),
+  // xmin = 1/64: threshold 1/64 / sqrt 2 = 0.01105; 0.0079 rounds to 2^-7 but is below it.
+  const at::Tensor u = UhlichPow2Quantize(at::tensor({-3.0f, -0.0f, 0.0f, 0.004f, 0.0079f, 0.011f, 0.0111f, 0.3f, 100.0f}),
                                           at::full({1}, 1.0 / 64), at::full({1}, 4.0), false, true);
-  const std::vector<double> expected = {0, 0, 0, 0, 1.0 / 64, 0.25, 4.0};
+  const std::vector<double> expected = {0, 0, 0, 0, 0, 0, 1.0 / 64, 0.25, 4.0};
   EXPECT_EQ(testing::ToVector(u), expected);
 }
 

@@ -1,0 +1,112 @@
+// One Uhlich et al. training step (forward, backward with the memory penalty, gradient
+// clipping, SGD step, projection and bits refresh; lib/alloc/uhlich.h) for each
+// parametrization, against a fixed-bit QAT step of the same network (Lin W4 weights,
+// PACT A4 activations at the same ReLU outputs, plain SGD step), in one run; the printed
+// ratios are against the fixed-bit step.
+//
+//   bazel run -c opt //tests/alloc:uhlich_benchmark -- --benchmark_min_time=2
+#include <ATen/ATen.h>
+#include <benchmark/benchmark.h>
+#include <torch/optim/sgd.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/alloc/uhlich.h"
+#include "lib/models/registry.h"
+#include "lib/runtime/malloc_tuning.h"
+
+namespace mpq::alloc {
+namespace {
+
+enum Mode { kFixed = 0, kDeltaXmax = 1, kBXmax = 2, kXminXmax = 3 };
+const char* kModeName[] = {"fixed_w4a4_lin_pact", "uhlich_delta_xmax", "uhlich_b_xmax", "uhlich_xmin_xmax"};
+
+std::map<std::string, double> g_seconds;  // mode -> seconds per step
+
+void BM_TrainStep(benchmark::State& state) {
+  const Mode mode = static_cast<Mode>(state.range(0));
+  const int64_t batch = 64;
+  at::set_num_threads(2);
+  at::manual_seed(1);
+  models::ModelOptions o;
+  o.in_channels = 3;
+  if (mode == kFixed) {
+    o.quant.weight_bits = 4;
+    o.quant.act_quantizer = nn::ActQuantizer::kPact;
+    o.quant.act_bits = 4;
+    o.quant.act_placement = models::ActPlacement::kReluOutput;
+    o.quant.granularity = nn::Granularity::kPerTensor;
+  } else {
+    UhlichOptions u;
+    u.parametrization = mode == kDeltaXmax ? nn::UhlichParametrization::kDeltaXmax
+                        : mode == kBXmax   ? nn::UhlichParametrization::kBXmax
+                                           : nn::UhlichParametrization::kXminXmax;
+    o.quant = u.Quant();
+  }
+  std::shared_ptr<models::Model> net = (*models::FindModel("resnet20"))->make(o);
+  std::vector<UhlichQuantizer> quantizers;
+  std::optional<MemoryPenalty> memory;
+  if (mode != kFixed) {
+    quantizers = *FindUhlichQuantizers(*net, {1, 3, 32, 32});
+    InitializeQuantizers(quantizers, 4, 4, 0.125);
+    memory.emplace(quantizers, ActMemory::kMax);
+  }
+  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  const at::Tensor x = at::randn({batch, 3, 32, 32});
+  const at::Tensor y = at::randint(0, 10, {batch});
+  net->train();
+  auto step = [&] {
+    sgd.zero_grad();
+    at::Tensor loss = at::cross_entropy_loss(net->forward(x), y);
+    if (memory) loss = loss + (*memory)(0.1, 70.1, 0.1, 8.1);  // the authors' targets
+    loss.backward();
+    if (memory) ClipGradients(quantizers);
+    sgd.step();
+    if (memory) {
+      Project(quantizers);
+      RefreshBits(quantizers);
+    }
+  };
+  for (int i = 0; i < 3; ++i) step();  // warm-up
+  for (auto _ : state) step();
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["images/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+  state.SetLabel(kModeName[mode]);
+}
+BENCHMARK(BM_TrainStep)->DenseRange(kFixed, kXminXmax)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_type == Run::RT_Iteration && r.iterations > 0) g_seconds[r.report_label] = r.GetAdjustedRealTime();
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    const std::string base = kModeName[kFixed];
+    if (!g_seconds.count(base)) return;
+    std::printf("\nResNet-20 (CIFAR size, batch 64) time per training step relative to %s (same run):\n",
+                base.c_str());
+    for (const char* m : kModeName) {
+      if (g_seconds.count(m)) std::printf("  %-22s %.2fx\n", m, g_seconds[m] / g_seconds[base]);
+    }
+  }
+};
+
+}  // namespace
+}  // namespace mpq::alloc
+
+int main(int argc, char** argv) {
+  mpq::runtime::TuneMallocForRepeatedLargeAllocations();
+  benchmark::Initialize(&argc, argv);
+  mpq::alloc::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
