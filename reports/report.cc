@@ -467,13 +467,16 @@ absl::Status TrajectorySection(ReportData& d, Document& doc) {
       rows.push_back({absl::StrCat(p.index), v(p, "val_top1", "%.2f"), v(p, "test_top1", "%.2f"),
                       v(p, "bw_eff", "%.3f"), v(p, "ba_eff", "%.3f"),
                       p.values.count("cc") ? absl::StrFormat("%.4g", p.values.at("cc") / 1e9) : "",
-                      v(p, "compression_ratio", "%.2f")});
+                      v(p, "compression_ratio", "%.2f"), v(p, names::kMemoryWeightKb, "%.1f"),
+                      v(p, names::kMemoryActKbMax, "%.2f"), v(p, names::kMemoryActKbSum, "%.1f")});
       if (p.values.count("bw_eff") && p.values.count("val_top1")) val.points.emplace_back(p.values.at("bw_eff"), p.values.at("val_top1"));
       if (p.values.count("bw_eff") && p.values.count("test_top1")) test.points.emplace_back(p.values.at("bw_eff"), p.values.at("test_top1"));
     }
     c.series = {val, test};
     doc.Figure(absl::StrFormat("trajectory_run%d.svg", r->record.id), c.title, RenderChart(c));
-    doc.Table({"point", "val top-1", "test top-1", "B_w,eff", "B_a,eff", "C_C (Gbit-OPs)", "CR"}, rows);
+    doc.Table({"point", "val top-1", "test top-1", "B_w,eff", "B_a,eff", "C_C (Gbit-OPs)", "CR", "memory W (KB)",
+               "A max (KB)", "A sum (KB)"},
+              rows);
     if (r->extra.contains(names::kExtraAllocatorDetails) &&
         r->extra[names::kExtraAllocatorDetails].contains(names::kDetailsStopReason)) {
       doc.Paragraph(absl::StrCat("Stopped: ", r->extra[names::kExtraAllocatorDetails][names::kDetailsStopReason].get<std::string>(),
