@@ -164,7 +164,7 @@ TEST(ReportTest, MarksSubstituteDatasetsReducedBudgetsAndMissingRuns) {
   absl::StatusOr<Report> r = BuildReport(MakeFixture());
   ASSERT_TRUE(r.ok()) << r.status();
   const std::string& md = r->markdown;
-  EXPECT_THAT(md, HasSubstr("| ours | `fp32_cifar` | cifar10 |  |  |  |  |  |  | not run |  |"));
+  EXPECT_THAT(md, HasSubstr("| ours | `fp32_cifar` | cifar10 |  |  |  |  |  |  |  | not run |  |"));
   EXPECT_THAT(md, HasSubstr("| run 1 | substitute dataset, reduced budget |"));
   EXPECT_THAT(md, HasSubstr("| run 2 | substitute dataset, reduced budget |"));
   EXPECT_THAT(md, HasSubstr("run 3 (failed)"));
