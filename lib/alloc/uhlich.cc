@@ -40,6 +40,15 @@ at::Tensor SteCeil(const at::Tensor& x) { return x + (x.ceil() - x).detach(); }
 // In place, no autograd: v <- clamp(v, lo + margin, hi - margin).
 void ClampInto(const at::Tensor& v, double lo, double hi) { v.detach().clamp_(lo + kMargin, hi - kMargin); }
 
+// lo <= hi as [1]'s clip_quant_vals: lo = min(lo, hi - 1e-5), hi = max(lo + 1e-5, hi),
+// both from the values before (in place, no autograd).
+void KeepBelow(const at::Tensor& lo_param, const at::Tensor& hi_param) {
+  const at::Tensor lo = lo_param.detach(), hi = hi_param.detach();
+  const at::Tensor new_lo = at::min(lo, hi - kMargin), new_hi = at::max(lo + kMargin, hi);
+  lo.copy_(new_lo);
+  hi.copy_(new_hi);
+}
+
 std::vector<int64_t> ParseMilestones(const std::string& text, std::string* error) {
   std::vector<int64_t> out;
   if (absl::StripAsciiWhitespace(text).empty()) return out;
@@ -236,28 +245,20 @@ void Project(const std::vector<UhlichQuantizer>& quantizers) {
   for (const UhlichQuantizer& q : quantizers) {
     const UhlichBounds& r = q.bounds;
     switch (q.parametrization) {
-      case UhlichParametrization::kDeltaXmax: {
-        const at::Tensor d = q.d.detach(), x = q.xmax.detach();
-        const at::Tensor new_d = at::min(d, x - kMargin), new_x = at::max(d + kMargin, x);
-        d.copy_(new_d);
-        x.copy_(new_x);
-        ClampInto(d, r.d_min, r.d_max);
-        ClampInto(x, r.xmax_min, r.xmax_max);
+      case UhlichParametrization::kDeltaXmax:
+        KeepBelow(q.d, q.xmax);
+        ClampInto(q.d, r.d_min, r.d_max);
+        ClampInto(q.xmax, r.xmax_min, r.xmax_max);
         break;
-      }
       case UhlichParametrization::kBXmax:
         ClampInto(q.b, static_cast<double>(r.b_min), static_cast<double>(r.b_max));
         ClampInto(q.xmax, r.xmax_min, r.xmax_max);
         break;
-      case UhlichParametrization::kXminXmax: {
-        const at::Tensor lo = q.xmin.detach(), hi = q.xmax.detach();
-        const at::Tensor new_lo = at::min(lo, hi - kMargin), new_hi = at::max(lo + kMargin, hi);
-        lo.copy_(new_lo);
-        hi.copy_(new_hi);
-        ClampInto(lo, r.xmin_min, r.xmin_max);
-        ClampInto(hi, r.xmax_min, r.xmax_max);
+      case UhlichParametrization::kXminXmax:
+        KeepBelow(q.xmin, q.xmax);
+        ClampInto(q.xmin, r.xmin_min, r.xmin_max);
+        ClampInto(q.xmax, r.xmax_min, r.xmax_max);
         break;
-      }
     }
   }
 }
