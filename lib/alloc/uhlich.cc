@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 
 #include <nlohmann/json.hpp>
 
@@ -347,6 +348,37 @@ absl::Status CopyTrainedState(const torch::nn::Module& from, torch::nn::Module& 
   return absl::OkStatus();
 }
 
+absl::Status RecalibrateBatchNorm(models::Model& model, data::DataLoader& loader) {
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> bns;
+  for (const auto& m : model.modules()) {
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+      bns.emplace_back(bn, bn->options.momentum());
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);  // cumulative average
+    }
+  }
+  const bool was_training = model.is_training();
+  model.train();
+  absl::Status status = absl::OkStatus();
+  {
+    at::NoGradGuard no_grad;
+    loader.StartEpoch(0);
+    data::Batch batch;
+    while (true) {
+      absl::StatusOr<bool> more = loader.Next(&batch);
+      if (!more.ok()) {
+        status = more.status();
+        break;
+      }
+      if (!*more) break;
+      model.forward(batch.images);
+    }
+  }
+  for (auto& [bn, momentum] : bns) bn->options.momentum(momentum);
+  model.train(was_training);
+  return status;
+}
+
 // ------------------------------------------------------------------ options
 
 absl::StatusOr<std::shared_ptr<const MethodOptions>> UhlichOptions::Parse(const Json* options,
@@ -389,6 +421,8 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> UhlichOptions::Parse(const 
   o->adam = r.OneOf("optimizer", "sgd", {"sgd", "adam"}) == "adam";
   o->momentum = r.Number("momentum", o->momentum, Range::Closed(0, 1));
   o->weight_decay = r.Number("weight_decay", o->weight_decay, Range::NonNegative());
+  o->bn_recalibration_fraction =
+      r.Number("bn_recalibration_fraction", o->bn_recalibration_fraction, Range::Closed(0, 1));
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   if (o->parametrization == UhlichParametrization::kBXmax &&
       (o->weight_bits < o->weight_bits_min || o->weight_bits > o->weight_bits_max ||
@@ -432,7 +466,8 @@ Json UhlichOptions::ToJson() const {
               {"lr", lr},
               {"optimizer", adam ? "adam" : "sgd"},
               {"momentum", momentum},
-              {"weight_decay", weight_decay}};
+              {"weight_decay", weight_decay},
+              {"bn_recalibration_fraction", bn_recalibration_fraction}};
 }
 
 models::QuantConfig UhlichOptions::Quant() const {
@@ -478,6 +513,14 @@ absl::StatusOr<AllocatorResult> UhlichAllocator::Run(AllocatorContext& ctx) {
   if (!found.ok()) return found.status();
   const std::vector<UhlichQuantizer> quantizers = *found;
   InitializeQuantizers(quantizers, o.weight_bits, o.act_bits, o.act_step);
+  const bool recalibrate = o.bn_recalibration_fraction > 0;
+  if (recalibrate && ctx.calibration == nullptr) {
+    return absl::InvalidArgumentError(
+        "uhlich: bn_recalibration_fraction > 0 needs the context's calibration loader (training examples)");
+  }
+  if (recalibrate) {
+    if (absl::Status s = RecalibrateBatchNorm(*net, *ctx.calibration); !s.ok()) return s;
+  }
   const MemoryPenalty memory(quantizers, o.act_memory);
   const bool constrained = o.weight_kb > 0 || o.act_kb > 0;
   auto within = [&]() {
@@ -529,6 +572,7 @@ absl::StatusOr<AllocatorResult> UhlichAllocator::Run(AllocatorContext& ctx) {
         RefreshBits(quantizers);
       });
   trainer.set_selectable(within);
+  if (recalibrate) trainer.set_before_validation([&]() { return RecalibrateBatchNorm(*net, *ctx.calibration); });
   trainer.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
     const int64_t point = s.epoch + 1;
     if (ctx.on_epoch) {

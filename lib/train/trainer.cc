@@ -289,6 +289,9 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     stats.train_top1 = 100.0 * correct / seen;
     stats.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     stats.images_per_second = seen / std::max(stats.seconds, 1e-9);
+    if (before_validation_) {
+      if (absl::Status s = before_validation_(); !s.ok()) return s;
+    }
     if (validation_ != nullptr) {
       absl::StatusOr<EvalResult> v = Evaluate(model_, *validation_, o.max_steps_per_epoch);
       if (!v.ok()) return v.status();

@@ -79,6 +79,9 @@ class Trainer {
   // their memory budget. No eligible epoch: best_epoch stays -1 and the model ends at
   // the last epoch.
   void set_selectable(std::function<bool()> selectable) { selectable_ = std::move(selectable); }
+  // Called after each epoch's training, before its validation (e.g. re-estimating
+  // BatchNorm statistics); an error stops training with it.
+  void set_before_validation(std::function<absl::Status()> hook) { before_validation_ = std::move(hook); }
 
   // Trains the remaining epochs. On success the model holds the weights of the best
   // epoch (by validation top-1). Divergence returns FailedPrecondition naming the
@@ -97,6 +100,7 @@ class Trainer {
   std::function<at::Tensor()> extra_loss_;
   std::function<void()> after_backward_, after_step_;
   std::function<bool()> selectable_;
+  std::function<absl::Status()> before_validation_;
 };
 
 }  // namespace mpq::train

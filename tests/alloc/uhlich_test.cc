@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <torch/nn/modules/batchnorm.h>
+
 #include "lib/cost/cost_model.h"
 #include "lib/models/resnet.h"
 #include "tests/alloc/tiny_net.h"
@@ -355,6 +357,41 @@ TEST(UhlichTest, ResumedRunEqualsUninterruptedRun) {
   parts.ctx.training.stop_after_epochs = 0;
   ASSERT_TRUE(UhlichAllocator(o).Run(parts.ctx).ok());
   EXPECT_EQ(parts.points.size(), reported);
+}
+
+TEST(UhlichTest, BatchNormRecalibrationIsTheCumulativeAverageOverTheLoader) {
+  testing::Data d = testing::MakeData(64, 16, 48, 16);  // 3 calibration batches of 16
+  at::manual_seed(12);
+  models::ModelOptions o;
+  o.in_channels = 1;
+  std::shared_ptr<models::Model> net = models::MakeResNet20(o);
+  std::shared_ptr<torch::nn::Module> conv, bn;
+  for (const auto& item : net->named_modules()) {
+    if (item.key() == "body.0.conv") conv = item.value();
+    if (item.key() == "body.0.bn") bn = item.value();
+  }
+  ASSERT_TRUE(conv && bn);
+  // Expected: the mean over batches of each batch's per-channel mean of the BN input.
+  at::Tensor want = at::zeros({16});
+  {
+    at::NoGradGuard g;
+    d.calibration->StartEpoch(0);
+    data::Batch b;
+    int batches = 0;
+    while (*d.calibration->Next(&b)) {
+      want += dynamic_cast<nn::QConv2dImpl&>(*conv).forward(b.images).mean({0, 2, 3});
+      ++batches;
+    }
+    ASSERT_EQ(batches, 3);
+    want /= batches;
+  }
+  net->eval();
+  ASSERT_TRUE(RecalibrateBatchNorm(*net, *d.calibration).ok());
+  auto& norm = dynamic_cast<torch::nn::BatchNorm2dImpl&>(*bn);
+  EXPECT_TRUE(at::allclose(norm.running_mean, want, 1e-5, 1e-6)) << norm.running_mean << want;
+  EXPECT_FALSE(net->is_training());                             // mode restored
+  EXPECT_EQ(norm.options.momentum().value(), 0.1);              // momentum restored
+  EXPECT_EQ(norm.num_batches_tracked.item<int64_t>(), 3);
 }
 
 TEST(UhlichTest, OptionsAreCheckedAgainstTheRun) {
