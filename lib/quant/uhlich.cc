@@ -115,7 +115,10 @@ at::Tensor UhlichStepFromBits(const at::Tensor& b, const at::Tensor& qmax, bool 
 
 at::Tensor RoundToPowerOfTwo(const at::Tensor& v) {
   const at::Tensor p = at::exp2(at::round(at::log2(v.detach())));
-  return v * (p / v.detach());  // value p, gradient p / v
+  // Value exactly p (v - v.detach() is exactly 0), gradient p / v. The form v * (p / v)
+  // rounds: 0.1f * (0.125f / 0.1f) is one ulp above 0.125f, and a rounded xmin could
+  // then exceed the rounded xmax of the same power of two.
+  return p + (v - v.detach()) * (p / v.detach());
 }
 
 at::Tensor UhlichUniformBits(const at::Tensor& d, const at::Tensor& qmax, bool is_signed) {

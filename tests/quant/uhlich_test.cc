@@ -119,6 +119,16 @@ TEST_F(UhlichTest, Pow2RoundsExactlyAtTheSqrt2Boundaries) {
   EXPECT_EQ(testing::ToVector(u), expected);
 }
 
+TEST_F(UhlichTest, PowerOfTwoRoundingIsExact) {
+  // Every float in [2^-20, 2^20) on a log grid: the value is exactly a power of two, so
+  // two parameters rounding to the same power compare equal (xmin <= xmax holds).
+  const at::Tensor v = at::exp2(at::linspace(-20, 20, 4001, at::kFloat)).set_requires_grad(true);
+  const at::Tensor p = RoundToPowerOfTwo(v);
+  const at::Tensor exact = at::exp2(at::round(at::log2(v.detach())));
+  EXPECT_TRUE(p.detach().equal(exact));
+  EXPECT_TRUE(RoundToPowerOfTwo(at::full({1}, 0.1f)).equal(at::full({1}, 0.125f)));
+}
+
 TEST_F(UhlichTest, BitsInferredFromParametersFollowThePaper) {
   // qmax/d = 7: signed ceil(log2 8 + 1) = 4, unsigned 3.
   EXPECT_EQ(UhlichUniformBits(at::full({1}, 0.125), at::full({1}, 0.875), true).item<int>(), 4);
