@@ -88,6 +88,7 @@ TEST(UhlichTest, BitsExpressionHasTheStraightThroughGradients) {
   const UhlichQuantizer q = Quantizer(UhlichParametrization::kDeltaXmax, true, {0.1}, {0.9});
   BitsExpression(q).sum().backward();
   const double dq = 0.125, x = 0.9, r = 7;
+  // float32 autograd against double formulas: ~1e-7 relative, values ~1.4 and ~-11.
   EXPECT_NEAR(q.xmax.grad().item<double>(), 1 / (std::log(2.0) * (r + 1) * dq), 1e-4);
   EXPECT_NEAR(q.d.grad().item<double>(), -(x / dq) / (std::log(2.0) * (r + 1)) / 0.1, 1e-3);
   // A clipped parameter gets no gradient: d = 2 is above d_max = 1.
@@ -130,6 +131,9 @@ TEST(UhlichTest, PenaltyValueAndGradientMatchFiniteDifferences) {
           shifted[i][g] += delta;
           return memory.Loss(shifted, lw, tw, la, ta).item<double>();
         };
+        // float64, central differences, piecewise quadratic loss: truncation error 0 away
+        // from the kinks, rounding ~1e-16 / 1e-6 = 1e-10; 1e-6 relative leaves margin
+        // on any CPU.
         const double fd = (at_shift(h) - at_shift(-h)) / (2 * h);
         EXPECT_NEAR(bits[i].grad()[g].item<double>(), fd, 1e-6 * std::max(1.0, std::abs(fd)))
             << "quantizer " << i << " group " << g << (agg == ActMemory::kMax ? " (max)" : " (sum)");
