@@ -183,8 +183,11 @@ absl::StatusOr<AllocatorResult> ImpqAllocator::Run(AllocatorContext& ctx) {
       note = absl::StrFormat("iteration %d: lowered %d weight and %d activation groups (%s metric, %d examples, %.1f s)",
                              i, lowered->first, lowered->second, Name(o.metric), sens->examples, sens->seconds);
       if (persistent) {
-        if (absl::Status s = train::SaveModule(model, dir + "/reduced.pt"); !s.ok()) return s;
+        // reduced.pt is the marker a resume checks, so it is written last: a kill between
+        // the two files leaves only the note, and the resumed run redoes this (seeded,
+        // deterministic) reduction. The other order left a marker without its note.
         if (absl::Status s = train::WriteJsonFile(dir + "/reduced.json", Json{{"note", note}}); !s.ok()) return s;
+        if (absl::Status s = train::SaveModule(model, dir + "/reduced.pt"); !s.ok()) return s;
       }
     }
     if (ctx.training.progress) {
