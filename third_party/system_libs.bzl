@@ -237,6 +237,12 @@ cc_library(name = "benchmark_main", linkopts = ["-lbenchmark_main", "-lbenchmark
         build_file_content = 'cc_library(name = "zlib", linkopts = ["-lz"])\n',
     )
     system_library(
+        name = "glpk",
+        headers = ["glpk.h"],
+        packages = ["libglpk-dev"],
+        build_file_content = 'cc_library(name = "glpk", linkopts = ["-lglpk"])\n',
+    )
+    system_library(
         name = "libjpeg_turbo",
         headers = ["turbojpeg.h"],
         packages = ["libturbojpeg0-dev"],

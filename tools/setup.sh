@@ -22,6 +22,7 @@ PACKAGES=(
   nlohmann-json3-dev     # experiment specs
   zlib1g-dev             # gzip IDX files (Fashion-MNIST)
   libturbojpeg0-dev      # ImageNet JPEG decoding
+  libglpk-dev            # GLPK: HAWQ-V3's integer linear program (lib/alloc/ilp)
   dataset-fashion-mnist  # the default dataset: /usr/share/datasets/fashion-mnist
 )
 
