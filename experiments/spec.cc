@@ -128,6 +128,9 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
     }
   }
   // Bits without a quantizer would be recorded (and costed) but never applied.
+  if (s.quant.weight_quantizer == nn::WeightQuantizer::kSymmetric && s.quant.weight_bits == 1) {
+    r.Fail("weight_bits", "1 bit with the symmetric quantizer: it has 2^(B-1) - 1 = 0 positive levels; expected 2..16 or 32");
+  }
   if (s.quant.weight_quantizer == nn::WeightQuantizer::kNone && s.quant.weight_bits != nn::kFullPrecision) {
     r.Fail("weight_bits", absl::StrCat(s.quant.weight_bits, " bits with weight_quantizer none: set a quantizer, or 32"));
   }

@@ -30,6 +30,8 @@ WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQ
   q.bits = module.register_buffer("weight_bits", at::full({groups}, initial_bits, at::kInt));
   const int64_t b = initial_bits == kFullPrecision ? 8 : initial_bits;
   const at::Tensor w = weight.detach().reshape({groups, -1});
+  TORCH_CHECK(kind != WeightQuantizer::kSymmetric || b >= 2, module.name(),
+              ": symmetric weights need >= 2 bits (2^(B-1) - 1 positive levels), got ", b);
   if (kind == WeightQuantizer::kLsq) {
     TORCH_CHECK(b >= 2, module.name(), ": LSQ weights need >= 2 bits, got ", b);
     const double qp = std::ldexp(1.0, static_cast<int>(b) - 1) - 1;
@@ -82,6 +84,8 @@ at::Tensor QuantizeWeight(const WeightQuantization& q, const at::Tensor& weight)
       return quant::DorefaQuantizeWeight(weight, q.bits);
     case WeightQuantizer::kHwgq:
       return quant::HwgqQuantizeWeight(weight, q.bits);
+    case WeightQuantizer::kSymmetric:
+      return quant::SymmetricQuantize(weight, q.bits);
     case WeightQuantizer::kLsq: {
       // LSQ takes one bit-width; a full-precision layer skips quantization.
       const int64_t b = q.bits.max().item<int64_t>();

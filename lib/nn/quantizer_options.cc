@@ -13,7 +13,8 @@ using runtime::ParseIn;
 
 constexpr std::pair<WeightQuantizer, const char*> kWeightNames[] = {
     {WeightQuantizer::kNone, "none"}, {WeightQuantizer::kLin, "lin"},   {WeightQuantizer::kDorefa, "dorefa"},
-    {WeightQuantizer::kLsq, "lsq"},   {WeightQuantizer::kHwgq, "hwgq"}, {WeightQuantizer::kUhlich, "uhlich"}};
+    {WeightQuantizer::kLsq, "lsq"},   {WeightQuantizer::kHwgq, "hwgq"}, {WeightQuantizer::kUhlich, "uhlich"},
+    {WeightQuantizer::kSymmetric, "symmetric"}};
 constexpr std::pair<ActQuantizer, const char*> kActNames[] = {
     {ActQuantizer::kNone, "none"}, {ActQuantizer::kDorefa, "dorefa"}, {ActQuantizer::kPact, "pact"},
     {ActQuantizer::kLsq, "lsq"},   {ActQuantizer::kHwgq, "hwgq"},     {ActQuantizer::kUhlich, "uhlich"}};

@@ -6,7 +6,8 @@
 //   absl::StatusOr<WeightQuantizer> q = ParseWeightQuantizer("dorefa");   // error lists the names
 //
 // Weight quantizers (lib/quant):   kNone (full precision), kLin (IMPQ), kDorefa,
-//   kLsq (learned step per group), kHwgq (EdMIPS), kUhlich (delta_xmax: learned d, qmax).
+//   kLsq (learned step per group), kHwgq (EdMIPS), kUhlich (delta_xmax: learned d, qmax),
+//   kSymmetric (HAWQ-V3: s = max|w|/(2^(B-1) - 1), B >= 2).
 // Activation quantizers:           kNone, kDorefa, kPact (learned clip), kLsq, kHwgq,
 //   kUhlich (learned d, qmax).
 #pragma once
@@ -20,7 +21,7 @@
 
 namespace mpq::nn {
 
-enum class WeightQuantizer { kNone, kLin, kDorefa, kLsq, kHwgq, kUhlich };
+enum class WeightQuantizer { kNone, kLin, kDorefa, kLsq, kHwgq, kUhlich, kSymmetric };
 enum class ActQuantizer { kNone, kDorefa, kPact, kLsq, kHwgq, kUhlich };
 // kPerTensor: one bit-width for the layer; kPerChannel: one per output channel (kernel).
 enum class Granularity { kPerTensor, kPerChannel };

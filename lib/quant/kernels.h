@@ -85,6 +85,12 @@ struct KernelTable {
   void (*uhlich_pow2_backward)(const float* x, const float* grad, const float* xmin, const float* xmax,
                                int64_t groups, int64_t group_size, bool is_signed, bool with_zero, float* grad_x,
                                double* grad_xmin, double* grad_xmax);
+
+  // HAWQ-V3 symmetric weights: n = 2^(B-1) - 1, s = max(max|w|, 1e-8)/n per group,
+  // q = clamp(round(w (1/s)), -n - 1, n) s. B in 2..16 or 32 (pass-through). Stores s.
+  // Identity backward (the authors' STE).
+  bool (*symmetric_forward)(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
+                            float* scale);
 };
 
 // The kernels for this CPU (AVX2+FMA when available, else generic).

@@ -421,6 +421,43 @@ bool LinForward(const float* w, const int32_t* bits, int64_t groups, int64_t gro
   return finite;
 }
 
+// ---------------------------------------------------------------- symmetric (HAWQ-V3)
+
+bool SymmetricForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
+                      float* scale) {
+  std::atomic<bool> finite{true};
+  // scale = max(max|w|, 1e-8) / n with n = 2^(B-1) - 1, in float32 as the authors'
+  // symmetric_linear_quantization_params computes it.
+  auto set_scale = [&](int64_t g, float max_abs) {
+    const float n = bits[g] >= kFullPrecisionBits ? 1.0f : std::ldexp(1.0f, bits[g] - 1) - 1.0f;
+    scale[g] = std::max(max_abs, 1e-8f) / n;
+  };
+  auto small_stat = [&](int64_t g) {
+    FiniteCheck check;
+    set_scale(g, RangeMaxAbs(w + g * group_size, 0, group_size, check));
+    if (!check.Ok()) finite = false;
+  };
+  auto large_stats = [&] {
+    const std::vector<float> max_abs = MaxAbsPerGroup(w, groups, group_size, finite);
+    for (int64_t g = 0; g < groups; ++g) set_scale(g, max_abs[g]);
+  };
+  auto apply = [&](int64_t g, int64_t b, int64_t e) {
+    const float* in = w + g * group_size;
+    float* o = out + g * group_size;
+    if (bits[g] >= kFullPrecisionBits) {
+      std::memcpy(o + b, in + b, (e - b) * sizeof(float));
+      return;
+    }
+    const float n = std::ldexp(1.0f, bits[g] - 1) - 1.0f;
+    // round(w (1/s)) as linear_quantize does (a product by the reciprocal, not w / s).
+    const Vec inv(1.0f / scale[g]), step(scale[g]), lo(-n - 1), hi(n);
+    FiniteCheck unused;
+    MapChunk(in, o, b, e, unused, [&](const Vec& v) { return at::vec::clamp((v * inv).round(), lo, hi) * step; });
+  };
+  StatThenApply(groups, group_size, small_stat, large_stats, apply);
+  return finite;
+}
+
 // ---------------------------------------------------------------- DoReFa
 
 bool DorefaWeightForward(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
@@ -893,6 +930,7 @@ const KernelTable& Table() {
       UhlichUniformBackward,
       UhlichPow2Forward,
       UhlichPow2Backward,
+      SymmetricForward,
   };
   return table;
 }

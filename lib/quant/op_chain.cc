@@ -35,6 +35,15 @@ at::Tensor Lin(const at::Tensor& w, const at::Tensor& bits) {
   return Ste(w2, q).reshape(w.sizes());
 }
 
+at::Tensor Symmetric(const at::Tensor& w, const at::Tensor& bits) {
+  const at::Tensor w2 = Grouped(w, bits.numel());
+  const at::Tensor n = at::pow(2.0, Column(bits, w2).clamp_max(30) - 1) - 1;
+  const at::Tensor s = w2.detach().abs().amax(1, true).clamp_min(1e-8) / n;
+  at::Tensor q = at::clamp(at::round(w2.detach() * s.reciprocal()), -n - 1, n) * s;
+  q = at::where(FullPrecisionMask(bits, w2), w2.detach(), q);
+  return Ste(w2, q).reshape(w.sizes());
+}
+
 at::Tensor DorefaWeight(const at::Tensor& w, const at::Tensor& bits) {
   const at::Tensor w2 = Grouped(w, bits.numel());
   const at::Tensor b = Column(bits, w2);

@@ -14,6 +14,7 @@
 namespace mpq::quant::op_chain {
 
 at::Tensor Lin(const at::Tensor& w, const at::Tensor& bits);
+at::Tensor Symmetric(const at::Tensor& w, const at::Tensor& bits);
 at::Tensor DorefaWeight(const at::Tensor& w, const at::Tensor& bits);
 at::Tensor DorefaActivation(const at::Tensor& x, int64_t bits);
 at::Tensor Pact(const at::Tensor& x, const at::Tensor& alpha, int64_t bits);

@@ -8,4 +8,5 @@
 #include "lib/quant/lin.h"
 #include "lib/quant/lsq.h"
 #include "lib/quant/pact.h"
+#include "lib/quant/symmetric.h"
 #include "lib/quant/uhlich.h"

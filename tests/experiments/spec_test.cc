@@ -69,6 +69,8 @@ TEST(SpecTest, ErrorsNameTheFileTheKeyAndWhatIsValid) {
   EXPECT_THAT(Error(R"({"name": "a", "act_bits": 4})"), HasSubstr("4 bits with act_quantizer none"));
   EXPECT_THAT(Error(R"({"name": "a", "weight_quantizer": "hwgq", "weight_bits": 8})"),
               HasSubstr("its step constants exist for 1..4 bits"));
+  EXPECT_THAT(Error(R"({"name": "a", "weight_quantizer": "symmetric", "weight_bits": 1})"),
+              HasSubstr("1 bit with the symmetric quantizer"));
 }
 
 TEST(SpecTest, ImpqSettingsAreValidated) {

@@ -49,7 +49,7 @@ TEST_F(ModulesTest, ThirtyTwoBitsIsTheFloatLayer) {
 
 TEST_F(ModulesTest, EveryWeightQuantizerTrainsItsParameters) {
   for (WeightQuantizer q : {WeightQuantizer::kLin, WeightQuantizer::kDorefa, WeightQuantizer::kLsq,
-                            WeightQuantizer::kHwgq, WeightQuantizer::kUhlich}) {
+                            WeightQuantizer::kHwgq, WeightQuantizer::kUhlich, WeightQuantizer::kSymmetric}) {
     SCOPED_TRACE(Name(q));
     QConv2d conv(QConv2dOptions(3, 4, 3).weight_quantizer(q).bits(4));
     if (q == WeightQuantizer::kUhlich) {

@@ -61,6 +61,8 @@ std::vector<std::vector<float>> RunAll(const KernelTable& k, int64_t groups, int
   std::vector<double> d1(groups), d2(groups);
   k.lin_forward(xp, bits.data(), groups, size, out.data(), aux.data());
   outs.push_back(out);
+  k.symmetric_forward(xp, bits.data(), groups, size, out.data(), aux.data());
+  outs.push_back(out);
   k.dorefa_weight_forward(xp, bits.data(), groups, size, out.data(), aux.data());
   outs.push_back(out);
   k.dorefa_weight_backward(xp, gp, bits.data(), aux.data(), groups, size, gx.data());

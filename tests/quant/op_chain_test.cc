@@ -50,6 +50,9 @@ TEST_F(OpChainTest, EveryQuantizerAgreesWithItsFusedKernel) {
   const at::Tensor x = at::randn({4000}) * 0.8 + 0.2;
   const at::Tensor bits = at::tensor({1, 2, 3, 4, 32, 2, 3, 4}, at::kInt), bits4 = at::tensor({1, 2, 3, 4, 32, 2, 3, 4}, at::kInt);
   ExpectSame([&](auto& t) { return LinQuantize(t[0], bits); }, [&](auto& t) { return op_chain::Lin(t[0], bits); }, {w});
+  const at::Tensor bits2 = at::tensor({2, 3, 4, 8, 32, 2, 3, 16}, at::kInt);
+  ExpectSame([&](auto& t) { return SymmetricQuantize(t[0], bits2); },
+             [&](auto& t) { return op_chain::Symmetric(t[0], bits2); }, {w});
   ExpectSame([&](auto& t) { return DorefaQuantizeWeight(t[0], bits); },
              [&](auto& t) { return op_chain::DorefaWeight(t[0], bits); }, {w});
   ExpectSame([&](auto& t) { return DorefaQuantizeActivation(t[0], 3); },
