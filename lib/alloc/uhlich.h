@@ -191,9 +191,4 @@ class UhlichAllocator : public Allocator {
 // changes); momentum and mode are restored afterwards.
 absl::Status RecalibrateBatchNorm(models::Model& model, data::DataLoader& loader);
 
-// Copies every parameter and buffer of `from` into the same-named, same-shaped one of
-// `to`, except quantizer state (bits buffers, steps, ranges, clips); error naming the
-// first conv / linear weight of `to` that found no match.
-absl::Status CopyTrainedState(const torch::nn::Module& from, torch::nn::Module& to);
-
 }  // namespace mpq::alloc
