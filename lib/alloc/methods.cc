@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/alloc/edmips.h"
+#include "lib/alloc/hawq.h"
 #include "lib/alloc/impq.h"
 #include "lib/alloc/method.h"
 #include "lib/alloc/random_search.h"
@@ -49,6 +50,11 @@ const MethodEntry kMethods[] = {
      UhlichOptions::Parse,
      Make<UhlichAllocator, UhlichOptions>,
      R"({"uhlich": {"epochs": 1, "weight_kb": 2, "act_kb": 1}})"},
+    {"hawq", "HAWQ-V3: Hessian-trace sensitivity, an ILP under a BitOps or size budget, fine-tuning (ICML 2021)",
+     ModelBuild::kPlain, /*chooses_bits=*/true, /*trains_starting_model=*/true, /*points_are_models=*/true,
+     HawqOptions::Parse,
+     Make<HawqAllocator, HawqOptions>,
+     R"({"hawq": {"candidates": "2,4", "trace_max_iterations": 3, "calibration_fraction": 0.1}})"},
 };
 
 }  // namespace

@@ -47,6 +47,16 @@ inline constexpr char kMemoryActKbMax[] = "memory_act_kb_max";
 inline constexpr char kMemoryActKbSum[] = "memory_act_kb_sum";
 inline std::string PointMetric(const char* field) { return std::string(kPointPrefix) + field; }
 
+// HAWQ-V3's sensitivity (lib/alloc/hawq.h), metrics of point 0: per layer the Hessian
+// trace estimate ("hessian_trace:<layer>"), its samples ("hessian_trace_iterations:"),
+// last relative change ("hessian_trace_relative_change:"), standard error
+// ("hessian_trace_standard_error:"), and Omega per candidate ("hawq_omega:<layer>:b<bits>").
+inline std::string HessianTraceMetric(const std::string& layer, const char* field = "") {
+  return std::string("hessian_trace") + (*field ? "_" : "") + field + ":" + layer;
+}
+inline std::string OmegaMetric(const std::string& layer, int64_t bits) {
+  return "hawq_omega:" + layer + ":b" + std::to_string(bits);
+}
 // EdMIPS's soft architecture after a search epoch: softmax(alpha) of candidate `bits` of
 // a layer's weights ("w") or input activation ("a").
 inline constexpr char kAlphaPrefix[] = "alpha:";

@@ -4,7 +4,10 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace mpq::alloc {
 namespace {
@@ -127,6 +130,30 @@ absl::Status OptionReader::Finish() const {
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<int64_t> OptionReader::BitList(const char* key, const std::vector<int64_t>& fallback, bool allow_empty,
+                                           int64_t min_bits) {
+  const std::string text = String(key, absl::StrJoin(fallback, ","));
+  std::vector<int64_t> out;
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    if (!allow_empty) Fail(key, "the list is empty; expected bit-widths such as \"2,3,4\"");
+    return allow_empty ? out : fallback;
+  }
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t b = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &b) || b < min_bits || b > 16) {
+      Fail(key, absl::StrCat("'", part, "' is not a bit-width in ", min_bits, "..16"));
+      return fallback;
+    }
+    if (std::find(out.begin(), out.end(), b) != out.end()) {
+      Fail(key, absl::StrCat("bit-width ", b, " is listed twice"));
+      return fallback;
+    }
+    out.push_back(b);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace mpq::alloc

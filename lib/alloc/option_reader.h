@@ -44,6 +44,10 @@ class OptionReader {
   std::string OneOf(const char* key, const std::string& fallback, const std::vector<std::string>& valid);
   // The value under `key` as it is (nullptr when absent), marked as a known key.
   const nlohmann::json* Object(const char* key);
+  // A bit-width list written as text, "2,4,8": sorted, each in min_bits..16, none
+  // twice; "" only when allow_empty.
+  std::vector<int64_t> BitList(const char* key, const std::vector<int64_t>& fallback, bool allow_empty,
+                               int64_t min_bits = 1);
 
   // Records `"<prefix><key>": message` as an error unless one is recorded already.
   void Fail(const std::string& key, const std::string& message);

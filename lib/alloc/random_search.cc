@@ -23,27 +23,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// "1,2,4" -> {1, 2, 4} (sorted), each in 1..16; "" -> {} when allowed.
-absl::StatusOr<std::vector<int64_t>> ParseBitList(const std::string& text, bool allow_empty) {
-  std::vector<int64_t> out;
-  if (absl::StripAsciiWhitespace(text).empty()) {
-    if (allow_empty) return out;
-    return absl::InvalidArgumentError("the list is empty; expected bit-widths such as \"2,3,4\"");
-  }
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int64_t b = 0;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &b) || b < 1 || b > 16) {
-      return absl::InvalidArgumentError(absl::StrCat("'", part, "' is not a bit-width in 1..16"));
-    }
-    if (std::find(out.begin(), out.end(), b) != out.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("bit-width ", b, " is listed twice"));
-    }
-    out.push_back(b);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 double CostOf(const std::vector<cost::LayerCost>& layers, const Allocation& a, BudgetMetric metric) {
   const cost::CostTotals t = cost::CostOfAllocation(layers, a).totals;
   return metric == BudgetMetric::kBitOps ? t.bitops : t.weight_bytes;
@@ -63,16 +42,8 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> RandomSearchOptions::Parse(
   o->budget = r.OneOf("budget", Name(o->budget), {"bitops", "weight_size"}) == "bitops" ? BudgetMetric::kBitOps
                                                                                           : BudgetMetric::kWeightSize;
   o->budget_fraction = r.Number("budget_fraction", o->budget_fraction, {0, 1, true, false});
-  for (auto [key, list, allow_empty] :
-       {std::tuple<const char*, std::vector<int64_t>*, bool>{"weight_candidates", &o->weight_candidates, false},
-        {"act_candidates", &o->act_candidates, true}}) {
-    absl::StatusOr<std::vector<int64_t>> bits = ParseBitList(r.String(key, absl::StrJoin(*list, ",")), allow_empty);
-    if (bits.ok()) {
-      *list = *bits;
-    } else {
-      r.Fail(key, std::string(bits.status().message()));
-    }
-  }
+  o->weight_candidates = r.BitList("weight_candidates", o->weight_candidates, /*allow_empty=*/false);
+  o->act_candidates = r.BitList("act_candidates", o->act_candidates, /*allow_empty=*/true);
   o->seed = run.seed;
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   if (run.quant.weight_quantizer == nn::WeightQuantizer::kNone || run.quant.weight_bits == nn::kFullPrecision) {

@@ -154,8 +154,8 @@ TEST(MethodRegistryTest, NamesAreUniqueAndUnknownNamesListTheValidOnes) {
   std::vector<std::string> names = alloc::MethodNames();
   std::sort(names.begin(), names.end());
   EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
-  EXPECT_THAT(std::string(alloc::FindMethod("hawq").status().message()),
-              ::testing::HasSubstr("not one of uniform, impq, edmips, random"));
+  EXPECT_THAT(std::string(alloc::FindMethod("hawq-v4").status().message()),
+              ::testing::HasSubstr("not one of uniform, impq, edmips, random, uhlich, hawq"));
 }
 
 }  // namespace
