@@ -241,8 +241,12 @@ absl::Status PaperTablesSection(ReportData& d, const ReportInputs& in, Document&
         const std::string memory = p.contains("memory_weight_mb") || p.contains("memory_act_mb_max")
                                        ? absl::StrCat(mb_as_kb("memory_weight_mb"), " / ", mb_as_kb("memory_act_mb_max"))
                                        : "";
+        // Published weight size in MB of 2^20 bytes (HAWQ-V3's model zoo), shown in KiB.
+        const std::string weights_kib = p.contains("weight_mb") && p["weight_mb"].is_number()
+                                            ? absl::StrFormat("%.0f", p["weight_mb"].get<double>() * 1024)
+                                            : std::string();
         rows.push_back({"paper", p.value("row", pr), tdata, num("top1", "%.2f"), num("bw_eff", "%.2f"),
-                        num("ba_eff", "%.2f"), num("cc_gbitops", "%.1f"), "", "", memory,
+                        num("ba_eff", "%.2f"), num("cc_gbitops", "%.1f"), num("bitops_g", "%.1f"), weights_kib, memory,
                         absl::StrCat("`", pr, "` (", p["source"].get<std::string>(), ")"), ""});
       }
       // The paper-setting reference for this row: an experiment on the paper's dataset.

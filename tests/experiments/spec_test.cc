@@ -94,7 +94,22 @@ TEST(SpecTest, ImpqSettingsAreValidated) {
               HasSubstr("\"impq.eval_fraction\": 0 is out of range: must be in (0, 1]"));
   EXPECT_THAT(Error(R"({"name": "a", "method": "impq", "weight_bits": 4, "impq": {"metic": "code"}})"),
               AllOf(HasSubstr("\"impq.metic\": unknown key; valid keys: metric, reduction, eval_top"), HasSubstr("min_act_bits")));
-  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq"})"), HasSubstr("'hawq' is not one of uniform, impq"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq-v4"})"), HasSubstr("'hawq-v4' is not one of uniform, impq"));
+}
+
+TEST(SpecTest, HawqSettingsAreValidated) {
+  EXPECT_EQ(Error(R"({"name": "a", "method": "hawq", "hawq": {"candidates": "2,4,8", "budget": "weight_size"}})"),
+            "ok");
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "weight_bits": 4})"),
+              HasSubstr("hawq measures Hessian traces on a full-precision network"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "hawq": {"candidates": "1,4"}})"),
+              HasSubstr("\"hawq.candidates\": '1' is not a bit-width in 2..16"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "hawq": {"budget_fraction": 1.5}})"),
+              HasSubstr("\"hawq.budget_fraction\": 1.5 is out of range"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "hawq": {"budget": "latency"}})"),
+              HasSubstr("'latency' is not one of bitops, weight_size"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "validation_fraction": 0})"),
+              HasSubstr("hawq keeps the best fine-tuning epoch on validation"));
 }
 
 TEST(SpecTest, EdmipsSettingsAreValidated) {
