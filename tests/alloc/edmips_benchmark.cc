@@ -16,6 +16,7 @@
 #include "lib/models/registry.h"
 #include "lib/nn/mixq.h"
 #include "lib/runtime/malloc_tuning.h"
+#include "tests/alloc/label_times_reporter.h"
 
 namespace mpq::alloc {
 namespace {
@@ -28,8 +29,6 @@ struct Setup {
   int64_t image, batch;
 };
 const Setup kSetups[] = {{"resnet20", 32, 64}, {"resnet18", 224, 8}};
-
-std::map<std::string, double> g_seconds;  // "model/mode" -> seconds per step
 
 void BM_SearchStep(benchmark::State& state) {
   const Setup& s = kSetups[state.range(0)];
@@ -79,37 +78,20 @@ BENCHMARK(BM_SearchStep)
     ->UseRealTime();
 
 // Prints, per network, each mode's time per step relative to the composite step.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Iteration && r.iterations > 0) {
-        g_seconds[r.report_label] = r.GetAdjustedRealTime();
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    std::printf("\nTime per search step relative to the composite convolution (same run):\n");
-    for (const Setup& s : kSetups) {
-      const std::string base = s.model + "/composite";
-      if (!g_seconds.count(base)) continue;
-      for (const char* m : kModeName) {
-        const std::string k = s.model + "/" + m;
-        if (g_seconds.count(k)) std::printf("  %-24s %.2fx\n", k.c_str(), g_seconds[k] / g_seconds[base]);
-      }
-    }
-  }
-};
-
 }  // namespace
 }  // namespace mpq::alloc
 
 int main(int argc, char** argv) {
   mpq::runtime::TuneMallocForRepeatedLargeAllocations();
   benchmark::Initialize(&argc, argv);
-  mpq::alloc::RatioReporter reporter;
+  mpq::alloc::testing::LabelTimesReporter reporter([](const mpq::alloc::testing::LabelTimes& t) {
+    std::printf("\nTime per search step relative to the composite convolution (same run):\n");
+    for (const auto& s : mpq::alloc::kSetups) {
+      for (const char* m : mpq::alloc::kModeName) {
+        mpq::alloc::testing::PrintRatio(t, std::string(s.model) + "/composite", std::string(s.model) + "/" + m);
+      }
+    }
+  });
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;

@@ -17,14 +17,13 @@
 #include "lib/alloc/uhlich.h"
 #include "lib/models/registry.h"
 #include "lib/runtime/malloc_tuning.h"
+#include "tests/alloc/label_times_reporter.h"
 
 namespace mpq::alloc {
 namespace {
 
 enum Mode { kFixed = 0, kDeltaXmax = 1, kBXmax = 2, kXminXmax = 3 };
 const char* kModeName[] = {"fixed_w4a4_lin_pact", "uhlich_delta_xmax", "uhlich_b_xmax", "uhlich_xmin_xmax"};
-
-std::map<std::string, double> g_seconds;  // mode -> seconds per step
 
 void BM_TrainStep(benchmark::State& state) {
   const Mode mode = static_cast<Mode>(state.range(0));
@@ -79,33 +78,18 @@ void BM_TrainStep(benchmark::State& state) {
 }
 BENCHMARK(BM_TrainStep)->DenseRange(kFixed, kXminXmax)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Iteration && r.iterations > 0) g_seconds[r.report_label] = r.GetAdjustedRealTime();
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    const std::string base = kModeName[kFixed];
-    if (!g_seconds.count(base)) return;
-    std::printf("\nResNet-20 (CIFAR size, batch 64) time per training step relative to %s (same run):\n",
-                base.c_str());
-    for (const char* m : kModeName) {
-      if (g_seconds.count(m)) std::printf("  %-22s %.2fx\n", m, g_seconds[m] / g_seconds[base]);
-    }
-  }
-};
-
 }  // namespace
 }  // namespace mpq::alloc
 
 int main(int argc, char** argv) {
   mpq::runtime::TuneMallocForRepeatedLargeAllocations();
   benchmark::Initialize(&argc, argv);
-  mpq::alloc::RatioReporter reporter;
+  mpq::alloc::testing::LabelTimesReporter reporter([](const mpq::alloc::testing::LabelTimes& t) {
+    const std::string base = mpq::alloc::kModeName[mpq::alloc::kFixed];
+    std::printf("\nResNet-20 (CIFAR size, batch 64) time per training step relative to %s (same run):\n",
+                base.c_str());
+    for (const char* m : mpq::alloc::kModeName) mpq::alloc::testing::PrintRatio(t, base, m);
+  });
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;

@@ -1,0 +1,79 @@
+// What HAWQ-V3's sensitivity costs: one Hutchinson iteration over 256 calibration images
+// (lib/alloc/hessian_trace.h), with each layer's product taken alone (per_layer: one
+// second-order backward pass per layer) and with one product for all layers (joint), against
+// one training epoch over the same 256 images (forward, backward, SGD step), on a
+// 1-channel ResNet-20 at 32x32 (the Fashion-MNIST rows), in one run. A whole trace is up to
+// trace_max_iterations (100) iterations.
+//
+//   bazel run -c opt //tests/alloc:hessian_trace_benchmark -- --benchmark_min_time=2
+#include <ATen/ATen.h>
+#include <benchmark/benchmark.h>
+#include <torch/optim/sgd.h>
+
+#include <string>
+
+#include "lib/alloc/hessian_trace.h"
+#include "lib/models/resnet.h"
+#include "lib/runtime/malloc_tuning.h"
+#include "tests/alloc/label_times_reporter.h"
+#include "tests/alloc/tiny_net.h"
+
+namespace mpq::alloc {
+namespace {
+
+constexpr int64_t kImages = 256, kBatch = 64;
+const char* kLabels[] = {"training_epoch", "trace_iteration_per_layer", "trace_iteration_joint"};
+
+void BM_Pass(benchmark::State& state) {
+  const int64_t mode = state.range(0);
+  at::set_num_threads(2);
+  at::manual_seed(1);
+  testing::Data d = testing::MakeData(kImages, 16, kImages, kBatch);
+  models::ModelOptions o;
+  o.in_channels = 1;
+  std::shared_ptr<models::Model> net = models::MakeResNet20(o);
+  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  auto epoch = [&] {
+    net->train();
+    d.calibration->StartEpoch(0);
+    data::Batch b;
+    while (*d.calibration->Next(&b)) {
+      sgd.zero_grad();
+      at::cross_entropy_loss(net->forward(b.images), b.labels).backward();
+      sgd.step();
+    }
+  };
+  HutchinsonOptions h;
+  h.max_iterations = 1;
+  h.tolerance = 0;
+  h.products = mode == 2 ? TraceProducts::kJoint : TraceProducts::kPerLayer;
+  auto iteration = [&] {
+    HutchinsonState s;
+    if (!EstimateHessianTraces(*net, *d.calibration, h, &s, nullptr).ok()) state.SkipWithError("trace failed");
+  };
+  if (mode == 0) epoch(); else iteration();  // warm-up
+  for (auto _ : state) {
+    if (mode == 0) epoch(); else iteration();
+  }
+  state.counters["images/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kImages), benchmark::Counter::kIsRate);
+  state.SetLabel(kLabels[mode]);
+}
+BENCHMARK(BM_Pass)->DenseRange(0, 2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace mpq::alloc
+
+int main(int argc, char** argv) {
+  mpq::runtime::TuneMallocForRepeatedLargeAllocations();
+  benchmark::Initialize(&argc, argv);
+  mpq::alloc::testing::LabelTimesReporter reporter([](const mpq::alloc::testing::LabelTimes& t) {
+    std::printf("\nResNet-20 (1x32x32), 256 images, time relative to one training epoch over them (same run):\n");
+    for (const char* l : mpq::alloc::kLabels) mpq::alloc::testing::PrintRatio(t, "training_epoch", l);
+    std::printf("per_layer relative to joint:\n");
+    mpq::alloc::testing::PrintRatio(t, "trace_iteration_joint", "trace_iteration_per_layer");
+  });
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
