@@ -113,8 +113,12 @@ TEST_P(HawqProgramTest, SolutionMeetsTheBudgetTheCostModelComputes) {
       // Omega falls with more bits: the quantization error of a symmetric quantizer.
       for (size_t k = 1; k < l.omega.size(); ++k) EXPECT_LT(l.omega[k], l.omega[k - 1]) << l.layer;
     }
-    if (r == 0.0) EXPECT_EQ(free_bits, std::set<int64_t>{2});
-    if (r == 1.0) EXPECT_EQ(free_bits, std::set<int64_t>{8});
+    if (r == 0.0) {
+      EXPECT_EQ(free_bits, std::set<int64_t>{2});
+    }
+    if (r == 1.0) {
+      EXPECT_EQ(free_bits, std::set<int64_t>{8});
+    }
   }
 }
 
@@ -208,7 +212,9 @@ TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
   EXPECT_EQ(points, (std::vector<int64_t>{0}));
   EXPECT_EQ(metrics.size(), 20u * 4 + 20u * 2);  // 4 trace fields and 2 Omegas per layer
   for (const auto& [k, v] : metrics) {
-    if (k.rfind(names::HessianTraceMetric("", "iterations"), 0) == 0) EXPECT_EQ(v, 4) << k;  // tolerance 1e-3: the cap
+    if (k.rfind(names::HessianTraceMetric("", "iterations"), 0) == 0) {
+      EXPECT_EQ(v, 4) << k;  // tolerance 1e-3: the cap
+    }
   }
   refuse_point_1 = false;
   absl::StatusOr<AllocatorResult> second = HawqAllocator(o).Run(ctx);
@@ -219,7 +225,9 @@ TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
   std::map<std::string, int64_t> chosen;
   for (const auto& l : details["program"]["layers"]) chosen[l["layer"]] = l["bits"];
   for (const GroupBits& g : second->allocation.groups) {
-    if (g.is_weight) EXPECT_EQ(g.bits, chosen.at(g.layer)) << g.layer;
+    if (g.is_weight) {
+      EXPECT_EQ(g.bits, chosen.at(g.layer)) << g.layer;
+    }
   }
   EXPECT_EQ(details["program"]["layers"].front()["bits"], 8);  // the first convolution
   EXPECT_EQ(details["program"]["layers"].back()["bits"], 8);   // the classifier
