@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "datasets/for_each_batch.h"
 #include "datasets/random.h"
 #include "lib/nn/qconv.h"
 
@@ -93,21 +94,12 @@ absl::Status EstimateHessianTraces(models::Model& model, data::DataLoader& loade
       hv.push_back(at::zeros_like(layers[i].weight));
     }
     int64_t examples = 0;
-    loader.StartEpoch(0);
-    data::Batch batch;
-    while (true) {
-      absl::StatusOr<bool> more = loader.Next(&batch);
-      if (!more.ok()) {
-        status = more.status();
-        break;
-      }
-      if (!*more) break;
+    status = data::ForEachBatch(loader, 0, [&](const data::Batch& batch) -> absl::Status {
       at::AutoGradMode grad_mode(true);
       const at::Tensor logits = model.forward(batch.images);
       if (logits.dim() != 2) {
-        status = absl::InvalidArgumentError(absl::StrCat("hessian trace: the model returned logits of shape ",
-                                                         c10::str(logits.sizes()), "; expected [N, classes]"));
-        break;
+        return absl::InvalidArgumentError(absl::StrCat("hessian trace: the model returned logits of shape ",
+                                                       c10::str(logits.sizes()), "; expected [N, classes]"));
       }
       const at::Tensor loss = at::cross_entropy_loss(logits, batch.labels.to(logits.device()));
       const std::vector<at::Tensor> grads =
@@ -127,7 +119,8 @@ absl::Status EstimateHessianTraces(models::Model& model, data::DataLoader& loade
         }
       }
       examples += batch.labels.size(0);
-    }
+      return absl::OkStatus();
+    });
     if (!status.ok()) break;
     if (examples == 0) {
       status = absl::InvalidArgumentError("hessian trace: the calibration loader produced no examples");

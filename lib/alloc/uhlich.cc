@@ -1,5 +1,6 @@
 #include "lib/alloc/uhlich.h"
 
+#include "datasets/for_each_batch.h"
 #include "lib/alloc/trained_state.h"
 
 #include <ATen/ATen.h>
@@ -324,20 +325,13 @@ absl::Status RecalibrateBatchNorm(models::Model& model, data::DataLoader& loader
   }
   const bool was_training = model.is_training();
   model.train();
-  absl::Status status = absl::OkStatus();
+  absl::Status status;
   {
     at::NoGradGuard no_grad;
-    loader.StartEpoch(0);
-    data::Batch batch;
-    while (true) {
-      absl::StatusOr<bool> more = loader.Next(&batch);
-      if (!more.ok()) {
-        status = more.status();
-        break;
-      }
-      if (!*more) break;
+    status = data::ForEachBatch(loader, 0, [&](const data::Batch& batch) {
       model.forward(batch.images);
-    }
+      return absl::OkStatus();
+    });
   }
   for (auto& [bn, momentum] : bns) bn->options.momentum(momentum);
   model.train(was_training);
