@@ -2,12 +2,16 @@
 //
 //   bazel run //results:query -- runs                       # one line per run
 //   bazel run //results:query -- show 7                     # spec, result, metrics summary, allocation sizes
+//   bazel run //results:query -- export --out=results/published/snapshot.json   # finished runs (snapshot.h)
+//   bazel run //results:query -- import results/published/snapshot.json        # idempotent
 //   bazel run //results:query -- export --csv --table=results --out=/tmp/results.csv
 //   bazel run //results:query -- --db=/path/other.db runs
 //
 // Default database: results/mpqbench.db in the workspace (BUILD_WORKSPACE_DIRECTORY
-// under `bazel run`, else the current directory). Missing or unreadable databases and
-// unknown commands are errors with a message; exit status 1 (usage: 2).
+// under `bazel run`, else the current directory); relative paths are taken from there
+// too. `import` creates the database when it does not exist; every other command only
+// reads. Missing or unreadable databases and files and unknown commands are errors with
+// a message; exit status 1 (usage: 2).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,20 +28,29 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "results/snapshot.h"
 #include "results/store.h"
 
 ABSL_FLAG(std::string, db, "", "Results database; default <workspace>/results/mpqbench.db.");
-ABSL_FLAG(bool, csv, false, "export: write CSV (the only export format).");
-ABSL_FLAG(std::string, table, "results", "export: runs, results, metrics, allocations or checkpoints.");
+ABSL_FLAG(bool, csv, false, "export: one table as CSV instead of the snapshot of finished runs.");
+ABSL_FLAG(std::string, table, "results", "export --csv: runs, results, metrics, allocations or checkpoints.");
 ABSL_FLAG(std::string, out, "", "export: output file; default standard output.");
 
 namespace mpq::results {
 namespace {
 
-std::string DefaultDatabase() {
+std::filesystem::path Workspace() {
   const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return (std::filesystem::path(workspace ? workspace : ".") / "results" / "mpqbench.db").string();
+  return workspace ? workspace : ".";
 }
+
+// A path as the user meant it: relative to the workspace under `bazel run`.
+std::string UserPath(const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.is_absolute() ? path : (Workspace() / p).string();
+}
+
+std::string DefaultDatabase() { return (Workspace() / "results" / "mpqbench.db").string(); }
 
 std::string CsvCell(const std::string& v) {
   if (v.find_first_of(",\"\n") == std::string::npos) return v;
@@ -99,8 +112,35 @@ absl::Status Show(ResultStore& store, const std::string& id_text) {
   return absl::OkStatus();
 }
 
+absl::Status ExportCsv(ResultStore& store);
+
+// The snapshot of every finished run (results/snapshot.h), to --out or standard output.
 absl::Status Export(ResultStore& store) {
-  if (!absl::GetFlag(FLAGS_csv)) return absl::InvalidArgumentError("export: pass --csv (the only format)");
+  if (absl::GetFlag(FLAGS_csv)) return ExportCsv(store);
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) {
+    absl::StatusOr<std::string> text = ExportSnapshot(store);
+    if (!text.ok()) return text.status();
+    std::cout << *text;
+    return absl::OkStatus();
+  }
+  int runs = 0;
+  if (absl::Status s = ExportSnapshotFile(store, UserPath(out), &runs); !s.ok()) return s;
+  absl::FPrintF(stderr, "wrote %d finished runs of %s to %s\n", runs, store.path(), UserPath(out));
+  return absl::OkStatus();
+}
+
+absl::Status Import(ResultStore& store, const std::vector<std::string>& files) {
+  for (const std::string& f : files) {
+    absl::StatusOr<SnapshotImport> i = ImportSnapshotFile(store, UserPath(f));
+    if (!i.ok()) return i.status();
+    absl::PrintF("%s: %d runs imported, %d replaced an unfinished copy, %d already in %s\n", UserPath(f), i->inserted,
+                 i->updated, i->already_present, store.path());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExportCsv(ResultStore& store) {
   const std::string table = absl::GetFlag(FLAGS_table);
   const std::vector<std::string> tables = {"runs", "results", "metrics", "allocations", "checkpoints"};
   if (std::find(tables.begin(), tables.end(), table) == tables.end()) {
@@ -109,7 +149,7 @@ absl::Status Export(ResultStore& store) {
   absl::StatusOr<std::vector<std::vector<std::string>>> rows = store.QueryText("SELECT * FROM " + table);
   if (!rows.ok()) return rows.status();
   std::ofstream file;
-  const std::string out = absl::GetFlag(FLAGS_out);
+  const std::string out = absl::GetFlag(FLAGS_out).empty() ? "" : UserPath(absl::GetFlag(FLAGS_out));
   if (!out.empty()) {
     file.open(out);
     if (!file) return absl::PermissionDeniedError("export: cannot write " + out);
@@ -128,14 +168,30 @@ absl::Status Export(ResultStore& store) {
 }  // namespace mpq::results
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("query [--db=PATH] runs | show <run id> | export --csv [--table=T] [--out=FILE]");
+  absl::SetProgramUsageMessage(
+      "query [--db=PATH] runs | show <run id> | export [--out=FILE] | export --csv [--table=T] [--out=FILE] | "
+      "import SNAPSHOT...");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());
     return 2;
   }
   std::string path = absl::GetFlag(FLAGS_db);
-  if (path.empty()) path = mpq::results::DefaultDatabase();
+  path = path.empty() ? mpq::results::DefaultDatabase() : mpq::results::UserPath(path);
+  if (std::string(args[1]) == "import") {
+    if (args.size() < 3) {
+      absl::FPrintF(stderr, "query: import needs at least one snapshot file; usage: %s\n", absl::ProgramUsageMessage());
+      return 2;
+    }
+    absl::StatusOr<std::unique_ptr<mpq::results::ResultStore>> store = mpq::results::ResultStore::Open(path);
+    absl::Status status = store.status();
+    if (status.ok()) status = mpq::results::Import(**store, std::vector<std::string>(args.begin() + 2, args.end()));
+    if (!status.ok()) {
+      absl::FPrintF(stderr, "query: %s\n", status.message());
+      return 1;
+    }
+    return 0;
+  }
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     absl::FPrintF(stderr, "query: no results database at %s (run an experiment first, or pass --db)\n", path);

@@ -477,19 +477,24 @@ absl::Status ResultStore::AddCheckpoint(int64_t run, int64_t epoch, const std::s
   });
 }
 
+absl::Status ResultStore::WriteResultRow(int64_t run, const FinalResult& r) {
+  Statement st(db_,
+               "INSERT OR REPLACE INTO results(run_id, dataset, test_top1, test_top5, val_top1, bitops, cc, "
+               "weight_bytes, act_bytes_sum, act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json, "
+               "memory_weight_kb, memory_act_kb_max, memory_act_kb_sum) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.Bind(1, run).Bind(2, r.dataset).Bind(3, r.test_top1).Bind(4, r.test_top5).Bind(5, r.val_top1);
+  st.Bind(6, r.bitops).Bind(7, r.cc).Bind(8, r.weight_bytes).Bind(9, r.act_bytes_sum).Bind(10, r.act_bytes_max);
+  st.Bind(11, r.bw_eff).Bind(12, r.ba_eff).Bind(13, r.compression_ratio).Bind(14, r.extra_json);
+  st.Bind(15, r.memory_weight_kb).Bind(16, r.memory_act_kb_max).Bind(17, r.memory_act_kb_sum);
+  st.Step();
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot store the result of run ", run));
+  return absl::OkStatus();
+}
+
 absl::Status ResultStore::FinishRun(int64_t run, const FinalResult& r) {
   return Transaction([&]() -> absl::Status {
-    Statement st(db_,
-                 "INSERT OR REPLACE INTO results(run_id, dataset, test_top1, test_top5, val_top1, bitops, cc, "
-                 "weight_bytes, act_bytes_sum, act_bytes_max, bw_eff, ba_eff, compression_ratio, extra_json, "
-                 "memory_weight_kb, memory_act_kb_max, memory_act_kb_sum) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    st.Bind(1, run).Bind(2, r.dataset).Bind(3, r.test_top1).Bind(4, r.test_top5).Bind(5, r.val_top1);
-    st.Bind(6, r.bitops).Bind(7, r.cc).Bind(8, r.weight_bytes).Bind(9, r.act_bytes_sum).Bind(10, r.act_bytes_max);
-    st.Bind(11, r.bw_eff).Bind(12, r.ba_eff).Bind(13, r.compression_ratio).Bind(14, r.extra_json);
-    st.Bind(15, r.memory_weight_kb).Bind(16, r.memory_act_kb_max).Bind(17, r.memory_act_kb_sum);
-    st.Step();
-    if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot store the result of run ", run));
+    if (absl::Status e = WriteResultRow(run, r); !e.ok()) return e;
     Statement mark(db_, "UPDATE runs SET status = 'finished', error = '', finished_at = ? WHERE id = ?");
     mark.Bind(1, Now()).Bind(2, run);
     mark.Step();
@@ -597,6 +602,132 @@ absl::StatusOr<std::vector<int64_t>> ResultStore::ListAllocationIterations(int64
   std::vector<int64_t> out;
   while (st.Step()) out.push_back(st.Int(0));
   if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot list the allocations of run ", run));
+  return out;
+}
+
+absl::StatusOr<RunExport> ResultStore::ExportRun(int64_t run) {
+  RunExport out;
+  absl::StatusOr<RunRecord> record = GetRun(run);
+  if (!record.ok()) return record.status();
+  out.run = *record;
+  absl::StatusOr<std::optional<FinalResult>> result = GetResult(run);
+  if (!result.ok()) return result.status();
+  out.result = *result;
+  Statement st(db_, "SELECT step, epoch, name, value, wall_time FROM metrics WHERE run_id = ? ORDER BY rowid");
+  st.Bind(1, run);
+  while (st.Step()) out.metrics.push_back({{st.Int(0), st.Double(1), st.Text(2), st.Double(3)}, st.Double(4)});
+  if (!st.ok() || st.rc() != SQLITE_OK) return Error(absl::StrCat("cannot read metrics of run ", run));
+  absl::StatusOr<std::vector<int64_t>> iterations = ListAllocationIterations(run);
+  if (!iterations.ok()) return iterations.status();
+  for (int64_t it : *iterations) {
+    absl::StatusOr<std::vector<GroupBits>> bits = GetAllocation(run, it);
+    if (!bits.ok()) return bits.status();
+    out.allocations.emplace_back(it, std::move(*bits));
+  }
+  return out;
+}
+
+absl::StatusOr<ImportResult> ResultStore::ImportRun(const RunExport& in) {
+  const RunRecord& r = in.run;
+  const std::string who = absl::StrCat("run ", r.id, " (", r.name, ", spec ", r.spec_hash, ")");
+  if (r.status != "finished") {
+    return absl::InvalidArgumentError(absl::StrCat("import: ", who, " has status '", r.status,
+                                                   "'; only finished runs are imported"));
+  }
+  if (!in.result) return absl::InvalidArgumentError(absl::StrCat("import: ", who, " is finished but has no result"));
+  if (r.name.empty() || r.spec_hash.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("import: ", who, ": name and spec_hash must not be empty"));
+  }
+  for (const auto& [iteration, groups] : in.allocations) {
+    for (const GroupBits& g : groups) {
+      if (g.bits < 1 || g.bits > 32) {
+        return absl::InvalidArgumentError(absl::StrCat("import: ", who, ": allocation ", iteration, " gives ", g.layer,
+                                                       "[", g.group, "] ", g.bits, " bits; expected 1..32"));
+      }
+    }
+  }
+  ImportResult out;
+  absl::Status s = Transaction([&]() -> absl::Status {
+    // Is this run (identity: spec hash and creation time) already here?
+    std::optional<int64_t> existing;
+    std::string existing_status;
+    {
+      Statement st(db_, "SELECT id, status FROM runs WHERE spec_hash = ? AND created_at = ? ORDER BY id LIMIT 1");
+      st.Bind(1, r.spec_hash).Bind(2, r.created_at);
+      if (st.Step()) {
+        existing = st.Int(0);
+        existing_status = st.Text(1);
+      }
+      if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot look up " + who);
+    }
+    if (existing && existing_status == "finished") {
+      out = {*existing, ImportOutcome::kAlreadyPresent};
+      return absl::OkStatus();
+    }
+    int64_t id = 0;
+    if (existing) {
+      id = *existing;
+      out = {id, ImportOutcome::kUpdated};
+      for (const char* table : {"metrics", "allocations", "results"}) {
+        Statement del(db_, absl::StrCat("DELETE FROM ", table, " WHERE run_id = ?"));
+        del.Bind(1, id);
+        del.Step();
+        if (!del.ok() || del.rc() != SQLITE_OK) return Error(absl::StrCat("cannot replace ", table, " of run ", id));
+      }
+      Statement up(db_,
+                   "UPDATE runs SET name = ?, spec_json = ?, code_version = ?, seed = ?, host = ?, device = ?, "
+                   "status = 'finished', error = '', finished_at = ?, data_fingerprint = ? WHERE id = ?");
+      up.Bind(1, r.name).Bind(2, r.spec_json).Bind(3, r.code_version).Bind(4, r.seed).Bind(5, r.host);
+      up.Bind(6, r.device).Bind(7, r.finished_at).Bind(8, r.data_fingerprint).Bind(9, id);
+      up.Step();
+      if (!up.ok() || up.rc() != SQLITE_OK) return Error("cannot update " + who);
+    } else {
+      bool id_free = r.id > 0;
+      if (id_free) {
+        Statement st(db_, "SELECT 1 FROM runs WHERE id = ?");
+        st.Bind(1, r.id);
+        id_free = !st.Step();
+        if (!st.ok() || st.rc() != SQLITE_OK) return Error("cannot look up run id " + std::to_string(r.id));
+      }
+      Statement ins(db_,
+                    "INSERT INTO runs(id, name, spec_json, spec_hash, code_version, seed, host, device, status, error, "
+                    "created_at, finished_at, data_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'finished', '', ?, ?, ?)");
+      if (id_free) ins.Bind(1, r.id);  // else NULL: the next free id
+      ins.Bind(2, r.name).Bind(3, r.spec_json).Bind(4, r.spec_hash).Bind(5, r.code_version).Bind(6, r.seed);
+      ins.Bind(7, r.host).Bind(8, r.device).Bind(9, r.created_at).Bind(10, r.finished_at).Bind(11, r.data_fingerprint);
+      ins.Step();
+      if (!ins.ok() || ins.rc() != SQLITE_OK) return Error("cannot insert " + who);
+      id = sqlite3_last_insert_rowid(db_);
+      out = {id, ImportOutcome::kInserted};
+    }
+    if (absl::Status e = WriteResultRow(id, *in.result); !e.ok()) return e;
+    Statement met(db_,
+                  "INSERT INTO metrics(run_id, step, epoch, name, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)");
+    for (const RunExport::TimedMetric& m : in.metrics) {
+      met.Bind(1, id).Bind(2, m.metric.step).Bind(3, m.metric.epoch).Bind(4, m.metric.name).Bind(5, m.metric.value);
+      met.Bind(6, m.wall_time);
+      met.Step();
+      if (!met.ok() || met.rc() != SQLITE_OK) {
+        return Error(absl::StrCat("cannot store metric ", m.metric.name, " step ", m.metric.step, " of ", who));
+      }
+      met.Reset();
+    }
+    Statement al(db_,
+                 "INSERT INTO allocations(run_id, iteration, layer, kind, group_index, bits) VALUES (?, ?, ?, ?, ?, ?)");
+    for (const auto& [iteration, groups] : in.allocations) {
+      for (const GroupBits& g : groups) {
+        al.Bind(1, id).Bind(2, iteration).Bind(3, g.layer).Bind(4, std::string(g.is_weight ? "weight" : "activation"));
+        al.Bind(5, g.group).Bind(6, g.bits);
+        al.Step();
+        if (!al.ok() || al.rc() != SQLITE_OK) {
+          return Error(absl::StrCat("cannot store allocation ", iteration, " ", g.layer, "[", g.group, "] of ", who));
+        }
+        al.Reset();
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   return out;
 }
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -79,6 +80,30 @@ struct FinalResult {
 // The allocations table's rows are lib/alloc's groups.
 using GroupBits = alloc::GroupBits;
 
+// One run with everything stored about it except its checkpoints (files on this
+// machine), for snapshots (results/snapshot.h) and database merges.
+struct RunExport {
+  struct TimedMetric {
+    Metric metric;
+    double wall_time = 0;  // unix seconds when it was stored
+  };
+  RunRecord run;
+  std::optional<FinalResult> result;
+  std::vector<TimedMetric> metrics;                                     // in stored order
+  std::vector<std::pair<int64_t, std::vector<GroupBits>>> allocations;  // by iteration, ascending
+};
+
+// What ImportRun did with a run.
+enum class ImportOutcome {
+  kInserted,        // a new row
+  kUpdated,         // the same run (identity) was stored unfinished here: replaced by the finished one
+  kAlreadyPresent,  // the same run is stored here finished: nothing written
+};
+struct ImportResult {
+  int64_t id = 0;  // the run's id in this database
+  ImportOutcome outcome = ImportOutcome::kInserted;
+};
+
 class ResultStore {
  public:
   // Opens (creating if needed) and migrates the database at `path`. A write waits up to
@@ -118,6 +143,16 @@ class ResultStore {
   // The iterations (points) of a run that have an allocation, ascending.
   absl::StatusOr<std::vector<int64_t>> ListAllocationIterations(int64_t run);
 
+  // Everything about one run but its checkpoints.
+  absl::StatusOr<RunExport> ExportRun(int64_t run);
+  // Stores a finished run exported from another database, in one transaction. A run's
+  // identity is (spec_hash, created_at): importing the same run twice writes nothing the
+  // second time, and a finished run replaces an unfinished copy of itself (its metrics,
+  // allocations and result; checkpoints recorded here are kept). The run keeps its id
+  // when that id is free here, else it gets a new one. Refused (InvalidArgument, naming
+  // the run): a run that is not finished or has no result, bits outside 1..32.
+  absl::StatusOr<ImportResult> ImportRun(const RunExport& run);
+
   // The digest cache of dataset files: a digest stays valid while the file's size and
   // modification time are unchanged.
   absl::StatusOr<std::optional<std::string>> CachedDigest(const std::string& path, int64_t size, int64_t mtime_ns);
@@ -131,6 +166,8 @@ class ResultStore {
   absl::Status Migrate();
   absl::Status ReadDatabaseId();
   absl::Status Exec(const std::string& sql);
+  // The results row of `run` (inside a transaction).
+  absl::Status WriteResultRow(int64_t run, const FinalResult& result);
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Body>
   absl::Status Transaction(Body body);
