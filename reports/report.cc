@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -139,7 +140,10 @@ absl::Status LoadReportData(const ReportInputs& in, ReportData& d) {
     }
     d.runs.push_back(std::move(r));
   }
-  std::sort(d.runs.begin(), d.runs.end(), [](const RunInfo& a, const RunInfo& b) { return a.record.id < b.record.id; });
+  // In creation order (ids follow it within one database, not across imported snapshots).
+  std::sort(d.runs.begin(), d.runs.end(), [](const RunInfo& a, const RunInfo& b) {
+    return std::tie(a.record.created_at, a.record.id) < std::tie(b.record.created_at, b.record.id);
+  });
   // The d.latest d.finished run of each experiment name, and the d.latest run of any status.
   for (const RunInfo& r : d.runs) {
     d.latest[r.record.name] = &r;
@@ -185,10 +189,11 @@ absl::Status OverviewSection(ReportData& d, const ReportInputs& in, Document& do
   }
   doc.Heading(1, "mpqbench report");
   doc.Paragraph(absl::StrFormat("From `%s`: %d runs (%d finished, %d failed, %d running or interrupted). Every number marked "
-                       "*ours* is a run in that database (its id is given); every paper number names its source file "
+                       "*ours* is a run in that %s (its id is given); every paper number names its source file "
                        "and row id.",
-                       std::filesystem::path(in.db_path).filename().string(), d.runs.size(), n_finished, n_failed,
-                       n_running));
+                       in.source_name.empty() ? std::filesystem::path(in.db_path).filename().string() : in.source_name,
+                       d.runs.size(), n_finished, n_failed,
+                       n_running, in.source_name.empty() ? "database" : "snapshot"));
   doc.Paragraph("Marks: **substitute dataset** = the run used another dataset than the paper; **reduced budget** = fewer "
        "epochs, fine-tune epochs or training examples than the paper-setting target of the same row.");
   return absl::OkStatus();

@@ -22,6 +22,7 @@ namespace mpq::reports {
 
 struct ReportInputs {
   std::string db_path;
+  std::string source_name;               // what the report says it was drawn from; default the database's file name
   std::vector<std::string> paper_files;  // experiments/papers/*.json
   std::vector<std::string> table_files;  // paper_table() outputs (<name>.table.json)
 };
