@@ -314,6 +314,7 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
   ctx.training = run.Training();
   ctx.input_shape = run.InputShape();
   ctx.state_dir = run.checkpoint_dir + "/alloc";
+  ctx.shared_dir = run.state_root + "/shared";
   ctx.on_point = [&](const alloc::AllocationPoint& p) -> absl::Status {
     const int64_t step = p.index;
     const double at = static_cast<double>(p.index);

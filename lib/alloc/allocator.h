@@ -69,6 +69,9 @@ struct AllocatorContext {
   train::TrainOptions training;             // the run's optimizer, threads, ... (methods override epochs, lr)
   std::vector<int64_t> input_shape;         // [1, C, H, W] for the cost model
   std::string state_dir;                    // the allocator's resumable state ("" = not resumable)
+  // Shared by every run of one results database: content-addressed artifacts that runs
+  // with identical inputs may reuse (HAWQ-V3's Hessian traces); "" = no sharing.
+  std::string shared_dir;
   std::function<absl::Status(const AllocationPoint&)> on_point;               // store it (may be empty)
   std::function<absl::Status(const TrainingProgress&)> on_epoch;              // training progress (may be empty)
   // Named scalars of a point (e.g. EdMIPS's softmax(alpha) per layer); may be empty.

@@ -367,11 +367,42 @@ absl::StatusOr<AllocatorResult> HawqAllocator::Run(AllocatorContext& ctx) {
     if (!s.ok()) return s.status();
     traces = *s;
   }
+  // The trace cache (ctx.shared_dir): runs whose trained network, calibration batches and
+  // trace options are identical (HutchinsonInputsDigest) share one trace pass; only
+  // finished traces are cached, and a run copies them into its own state.
+  Json trace_cache = nullptr;
+  std::string cache_path;
+  if (!ctx.shared_dir.empty()) {
+    absl::StatusOr<std::string> key = HutchinsonInputsDigest(*ctx.model, *ctx.calibration, ho);
+    if (!key.ok()) return key.status();
+    cache_path = ctx.shared_dir + "/hawq_traces/" + *key + ".json";
+    trace_cache = Json{{"key", *key}, {"hit", false}};
+    if (!traces.Finished(ho) && std::filesystem::exists(cache_path, ec)) {
+      absl::StatusOr<Json> j = train::ReadJsonFile(cache_path);
+      if (!j.ok()) return j.status();
+      absl::StatusOr<HutchinsonState> cached = TraceStateFromJson(*j, cache_path);
+      if (!cached.ok()) return cached.status();
+      if (!cached->Finished(ho)) {
+        return absl::DataLossError(absl::StrCat(cache_path, ": cached traces are unfinished (", cached->iteration,
+                                                " iterations); delete the file to recompute them"));
+      }
+      traces = *cached;
+      trace_cache["hit"] = true;
+      if (persistent) {
+        if (absl::Status s = train::WriteJsonFile(path("hutchinson.json"), *j); !s.ok()) return s;
+      }
+    }
+  }
   if (!traces.Finished(ho)) {
     absl::Status s = EstimateHessianTraces(*ctx.model, *ctx.calibration, ho, &traces, [&](const HutchinsonState& st) {
       return persistent ? train::WriteJsonFile(path("hutchinson.json"), TraceStateToJson(st)) : absl::OkStatus();
     });
     if (!s.ok()) return s;
+  }
+  if (!cache_path.empty() && !std::filesystem::exists(cache_path, ec)) {
+    std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("hawq: cannot create the trace cache for ", cache_path));
+    if (absl::Status s = train::WriteJsonFile(cache_path, TraceStateToJson(traces)); !s.ok()) return s;
   }
 
   // 2. The quantized network from the float one; 3. the program.
@@ -486,6 +517,7 @@ absl::StatusOr<AllocatorResult> HawqAllocator::Run(AllocatorContext& ctx) {
   details["method"] = "hawq";
   details["program"] = ProgramToJson(program);
   details["traces"] = TraceStateToJson(traces);
+  details["trace_cache"] = trace_cache;  // null: no cache; else its key and whether this run reused it
   details["selected_epoch"] = trained->best_epoch + 1;
   result.stop_reason = absl::StrFormat("ILP (%s, %s) then %d fine-tuning epochs; epoch %d kept",
                                        program.optimal ? "optimal" : "time limit", bits_note(), o.finetune_epochs,

@@ -11,6 +11,7 @@
 #include "datasets/for_each_batch.h"
 #include "datasets/random.h"
 #include "lib/nn/qconv.h"
+#include "lib/runtime/digest.h"
 
 namespace mpq::alloc {
 namespace {
@@ -152,6 +153,35 @@ absl::Status EstimateHessianTraces(models::Model& model, data::DataLoader& loade
   }
   model.train(was_training);
   return status;
+}
+
+namespace {
+
+void AddTensor(runtime::Fnv1a64& h, const std::string& name, const at::Tensor& t) {
+  const at::Tensor c = t.detach().cpu().contiguous();
+  h.Add(name).Add(std::string(c.dtype().name()));
+  for (int64_t d : c.sizes()) h.Add(std::to_string(d)).Add("x");
+  h.Add(std::string_view(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> HutchinsonInputsDigest(models::Model& model, data::DataLoader& loader,
+                                                   const HutchinsonOptions& options) {
+  runtime::Fnv1a64 h;
+  h.Add("hutchinson-inputs-v1;").Add(Name(options.products));
+  h.Add(absl::StrFormat(";%d;%.17g;%d;", options.max_iterations, options.tolerance, options.seed));
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) AddTensor(h, "p:" + p.key(), p.value());
+  for (const auto& b : model.named_buffers(/*recurse=*/true)) AddTensor(h, "b:" + b.key(), b.value());
+  int64_t batches = 0;
+  absl::Status s = data::ForEachBatch(loader, 0, [&](const data::Batch& batch) {
+    AddTensor(h, absl::StrCat("x", batches), batch.images);
+    AddTensor(h, absl::StrCat("y", batches), batch.labels);
+    ++batches;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return h.Hex();
 }
 
 }  // namespace mpq::alloc

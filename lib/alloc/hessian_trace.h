@@ -39,6 +39,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "datasets/loader.h"
 #include "lib/models/model.h"
 
@@ -83,5 +84,13 @@ at::Tensor HutchinsonVector(const at::Tensor& weight, uint64_t seed, int64_t ite
 absl::Status EstimateHessianTraces(models::Model& model, data::DataLoader& loader, const HutchinsonOptions& options,
                                    HutchinsonState* state,
                                    const std::function<absl::Status(const HutchinsonState&)>& after_iteration);
+
+// A digest (16 hex digits) of everything EstimateHessianTraces reads: the options, the
+// model's parameters and buffers (names, shapes, dtypes, values) and every calibration
+// batch (images and labels, epoch 0). Equal digests give equal traces on one machine
+// (the arithmetic is deterministic there), so runs that start from the same trained
+// network can share one trace pass (HAWQ-V3's trace cache). Errors: the loader's.
+absl::StatusOr<std::string> HutchinsonInputsDigest(models::Model& model, data::DataLoader& loader,
+                                                   const HutchinsonOptions& options);
 
 }  // namespace mpq::alloc

@@ -6,11 +6,13 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "lib/alloc/allocation.h"
+#include "lib/alloc/hessian_trace.h"
 #include "lib/cost/cost_model.h"
 #include "lib/models/resnet.h"
 #include "lib/quant/symmetric.h"
@@ -233,6 +235,71 @@ TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
   EXPECT_EQ(details["program"]["layers"].front()["bits"], 8);  // the first convolution
   EXPECT_EQ(details["program"]["layers"].back()["bits"], 8);   // the classifier
   EXPECT_TRUE(details["program"]["optimal"].get<bool>());
+}
+
+TEST(HawqTest, RunsWithTheSameTrainedNetworkShareOneTracePass) {
+  testing::Data data = testing::MakeData(96, 32, 32, 32);
+  at::manual_seed(6);
+  models::ModelOptions mo;
+  mo.in_channels = 1;
+  std::shared_ptr<models::Model> fp = models::MakeResNet20(mo);
+  AllocatorContext ctx;
+  ctx.model = fp.get();
+  ctx.train = data.train.get();
+  ctx.validation = data.val.get();
+  ctx.calibration = data.calibration.get();
+  ctx.training.threads = 1;
+  ctx.training.progress = false;
+  ctx.input_shape = {1, 1, 32, 32};
+  ctx.shared_dir = testing::TempDir("hawq_shared");
+  ctx.make_model_with = [](const models::QuantConfig& q) -> absl::StatusOr<std::shared_ptr<models::Model>> {
+    models::ModelOptions o;
+    o.in_channels = 1;
+    o.quant = q;
+    return models::MakeResNet20(o);
+  };
+  HawqOptions o;
+  o.candidates = {2, 4};
+  o.trace_max_iterations = 2;
+  o.finetune_epochs = 1;
+  auto run = [&](const std::string& dir, double r) {
+    ctx.state_dir = testing::TempDir(dir);
+    HawqOptions ro = o;
+    ro.budget_fraction = r;
+    absl::StatusOr<AllocatorResult> res = HawqAllocator(ro).Run(ctx);
+    EXPECT_TRUE(res.ok()) << res.status();
+    return res.ok() ? nlohmann::json::parse(res->details_json) : nlohmann::json();
+  };
+  const nlohmann::json a = run("hawq_cache_a", 0.5);
+  ASSERT_TRUE(a["trace_cache"].is_object());
+  EXPECT_FALSE(a["trace_cache"]["hit"].get<bool>());
+  const std::string key = a["trace_cache"]["key"];
+  EXPECT_TRUE(std::filesystem::exists(ctx.shared_dir + "/hawq_traces/" + key + ".json"));
+
+  // Another budget, the same network and calibration data: the traces are reused.
+  const nlohmann::json b = run("hawq_cache_b", 0.25);
+  EXPECT_TRUE(b["trace_cache"]["hit"].get<bool>());
+  EXPECT_EQ(b["trace_cache"]["key"], key);
+  EXPECT_EQ(b["traces"], a["traces"]);
+
+  // The same inputs give the same digest; another network, or other trace options, do not.
+  HutchinsonOptions ho;
+  ho.max_iterations = o.trace_max_iterations;
+  ho.tolerance = o.trace_tolerance;
+  ho.products = o.trace_products;
+  ho.seed = o.seed;
+  EXPECT_EQ(*HutchinsonInputsDigest(*fp, *data.calibration, ho), key);
+  HutchinsonOptions other = ho;
+  other.max_iterations = 3;
+  EXPECT_NE(*HutchinsonInputsDigest(*fp, *data.calibration, other), key);
+  {
+    at::NoGradGuard no_grad;
+    fp->parameters().front().view(-1)[0].add_(1e-3);
+  }
+  EXPECT_NE(*HutchinsonInputsDigest(*fp, *data.calibration, ho), key);
+  const nlohmann::json c = run("hawq_cache_c", 0.5);
+  EXPECT_FALSE(c["trace_cache"]["hit"].get<bool>());
+  EXPECT_NE(c["trace_cache"]["key"], key);
 }
 
 }  // namespace
