@@ -136,6 +136,8 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> HawqOptions::Parse(const Js
   o->budget = r.OneOf("budget", Name(o->budget), {"bitops", "weight_size"}) == "bitops" ? HawqBudget::kBitOps
                                                                                         : HawqBudget::kWeightSize;
   o->budget_fraction = r.Number("budget_fraction", o->budget_fraction, Range::Closed(0, 1));
+  o->budget_bits = r.Integer("budget_bits", o->budget_bits, 0, 16);
+  if (o->budget_bits == 1) r.Fail("budget_bits", "1 is out of range; expected 0 (use budget_fraction) or 2..16");
   o->first_last_bits = r.Integer("first_last_bits", o->first_last_bits, quant::kSymmetricMinBits, 32);
   if (o->first_last_bits > 16 && o->first_last_bits != nn::kFullPrecision) {
     r.Fail("first_last_bits", absl::StrCat(o->first_last_bits, " is out of range; expected 2..16 or 32"));
@@ -174,6 +176,7 @@ Json HawqOptions::ToJson() const {
   return Json{{"candidates", absl::StrJoin(candidates, ",")},
               {"budget", Name(budget)},
               {"budget_fraction", budget_fraction},
+              {"budget_bits", budget_bits},
               {"first_last_bits", first_last_bits},
               {"act_bits", act_bits},
               {"granularity", nn::Name(granularity)},
@@ -318,13 +321,14 @@ absl::StatusOr<HawqProgram> SolveHawqProgram(models::Model& quantized, const std
     for (int64_t b : o.candidates) c.push_back(cost_of(l, b));
     p.cost_low += c.front();
     p.cost_high += c.back();
+    if (o.budget_bits > 0) p.budget += cost_of(l, o.budget_bits);
     problem.cost.push_back(c);
   }
   if (layer_of.empty()) return absl::InvalidArgumentError("hawq: every layer is fixed; nothing to allocate");
   for (const auto& [a, b] : p.ties) {
     if (item_of[a] >= 0 && item_of[b] >= 0) problem.ties.emplace_back(item_of[a], item_of[b]);
   }
-  p.budget = p.cost_low + o.budget_fraction * (p.cost_high - p.cost_low);
+  if (o.budget_bits == 0) p.budget = p.cost_low + o.budget_fraction * (p.cost_high - p.cost_low);
   problem.budget = p.budget;
   absl::StatusOr<MultipleChoiceSolution> s = SolveMultipleChoice(problem);
   if (!s.ok()) return absl::Status(s.status().code(), absl::StrCat("hawq: ", s.status().message()));
@@ -447,7 +451,9 @@ absl::StatusOr<AllocatorResult> HawqAllocator::Run(AllocatorContext& ctx) {
     for (const HawqLayer& l : program.layers) ++count[l.bits];
     std::vector<std::string> parts;
     for (const auto& [b, c] : count) parts.push_back(absl::StrCat(c, " at ", b));
-    return absl::StrFormat("%s budget %.4g (r = %.2f): %s layers", Name(o.budget), program.budget, o.budget_fraction,
+    const std::string knob = o.budget_bits > 0 ? absl::StrCat("all at ", o.budget_bits, " bits")
+                                               : absl::StrFormat("r = %.2f", o.budget_fraction);
+    return absl::StrFormat("%s budget %.4g (%s): %s layers", Name(o.budget), program.budget, knob,
                            absl::StrJoin(parts, ", "));
   };
   const std::string train_dir = persistent ? path("finetune") : "";

@@ -47,6 +47,9 @@ struct HawqOptions : public MethodOptions {
   std::vector<int64_t> candidates = {4, 8};  // bit-widths a free layer may take; default HAWQ-V3's {4, 8}
   HawqBudget budget = HawqBudget::kBitOps;   // default BitOps
   double budget_fraction = 0.5;              // r in [0, 1]; default 0.5
+  // When > 0, the budget is instead the cost of every free layer at these bits (a
+  // uniform allocation's BitOps or size, e.g. a leaderboard's budget); default 0.
+  int64_t budget_bits = 0;
   int64_t first_last_bits = 8;               // the first conv and the classifier; default 8 (HAWQ-V3)
   int64_t act_bits = 0;                      // 0 (default): each layer's input at the layer's bits; else fixed
   nn::Granularity granularity = nn::Granularity::kPerChannel;  // weights; default per channel (HAWQ-V3)
@@ -61,7 +64,7 @@ struct HawqOptions : public MethodOptions {
   uint64_t seed = 1;                         // the run's seed (Hutchinson's vectors)
 
   // The spec's "hawq" object: keys candidates ("4,8"), budget (bitops | weight_size),
-  // budget_fraction, first_last_bits, act_bits, granularity, act_quantizer (pact | lsq),
+  // budget_fraction, budget_bits, first_last_bits, act_bits, granularity, act_quantizer (pact | lsq),
   // calibration_fraction, trace_max_iterations, trace_tolerance, trace_products
   // (per_layer | joint), finetune_epochs, finetune_lr, ilp_time_limit_s. The spec
   // itself must be full precision (weight_bits 32, act_quantizer none).

@@ -123,6 +123,18 @@ TEST_P(HawqProgramTest, SolutionMeetsTheBudgetTheCostModelComputes) {
       EXPECT_EQ(free_bits, std::set<int64_t>{8});
     }
   }
+  // budget_bits: the budget is uniform 4-bit's cost, whatever budget_fraction says.
+  o.budget_bits = 4;
+  o.budget_fraction = 1.0;
+  absl::StatusOr<HawqProgram> p = SolveHawqProgram(*q, shape, UnitTraces(*fp, 0.5), ties, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::map<std::string, int64_t> bits;
+  for (const HawqLayer& l : p->layers) bits[l.layer] = l.bits;
+  const double fixed = cost_with(uniform(2)) - p->cost_low;
+  const double w4 = cost_with(uniform(4));
+  EXPECT_NEAR(p->budget + fixed, w4, 1e-9 * w4);
+  EXPECT_LE(cost_with(bits), w4 * (1 + 1e-9));
+  EXPECT_GT(cost_with(bits), cost_with(uniform(2)));  // the budget is used, not left at all-2
 }
 
 INSTANTIATE_TEST_SUITE_P(Budgets, HawqProgramTest, ::testing::Values(HawqBudget::kBitOps, HawqBudget::kWeightSize),

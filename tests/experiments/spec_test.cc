@@ -106,6 +106,8 @@ TEST(SpecTest, HawqSettingsAreValidated) {
               HasSubstr("\"hawq.candidates\": '1' is not a bit-width in 2..16"));
   EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "hawq": {"budget_fraction": 1.5}})"),
               HasSubstr("\"hawq.budget_fraction\": 1.5 is out of range"));
+  EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "hawq": {"budget_bits": 1}})"),
+              HasSubstr("1 is out of range; expected 0 (use budget_fraction) or 2..16"));
   EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "hawq": {"budget": "latency"}})"),
               HasSubstr("'latency' is not one of bitops, weight_size"));
   EXPECT_THAT(Error(R"({"name": "a", "method": "hawq", "validation_fraction": 0})"),
