@@ -1,4 +1,4 @@
-"""experiment() and experiment_group(): experiments as data, one runnable target each.
+"""experiment(), experiment_group(), paper_table() and leaderboard(): experiments as data.
 
     experiment(name = "resnet20_fmnist_w4a4", base = FMNIST, weight_bits = 4, act_quantizer = "pact", act_bits = 4)
     experiment(name = "impq_x", base = FMNIST, method = "impq", weight_bits = 4, impq = dict(finetune_epochs = 2))
@@ -12,12 +12,8 @@ bad value fails when the target runs, with the list of valid ones. `<name>_spec`
 the JSON file.
 """
 
-def experiment(name, base = None, **spec):
-    """base: a dict of shared settings (BUILD files cannot splat **kwargs); spec overrides it.
-
-    A dict value (a method's options) is merged key by key into the base's dict of the
-    same name, so a row can change one option of a shared setting.
-    """
+def _merge(name, base, spec):
+    """base's settings overridden by spec's; a dict value is merged key by key."""
     merged = dict(base or {})
     for key, value in spec.items():
         if type(value) == "dict" and type(merged.get(key)) == "dict":
@@ -27,7 +23,15 @@ def experiment(name, base = None, **spec):
         else:
             merged[key] = value
     merged["name"] = name
-    spec_json = json.encode(merged)
+    return merged
+
+def experiment(name, base = None, **spec):
+    """base: a dict of shared settings (BUILD files cannot splat **kwargs); spec overrides it.
+
+    A dict value (a method's options) is merged key by key into the base's dict of the
+    same name, so a row can change one option of a shared setting.
+    """
+    spec_json = json.encode(_merge(name, base, spec))
     native.genrule(
         name = name + "_spec",
         outs = [name + ".json"],
@@ -71,6 +75,47 @@ def paper_table(name, paper, table, dataset, experiments):
                "for f in $(SRCS); do printf '%s' \"$$sep\"; cat \"$$f\"; sep=','; done; printf ']}\\n') > $@"),
     )
     experiment_group(name = name, experiments = experiments)
+
+def leaderboard(name, base, budgets, methods, seeds, epochs, baseline = "uniform"):
+    """One protocol, every method: one experiment per method x budget x seed, and a board.
+
+    base:     settings every run shares (model, dataset, training-set size, batch, lr);
+    budgets:  budget labels, e.g. ["w2a2", "w4a4"]: the budget of each is the BitOps and
+              weight size of the baseline's run at it (the same for every seed);
+    methods:  {method label: {budget label: settings}}: what makes the method land at or
+              under that budget (a method's knob: its bits, a target, a budget), merged
+              into base as experiment() merges; every method needs every budget;
+    seeds:    at least 3 (one seed is an anecdote); run r of a method uses seed r;
+    epochs:   the total epoch budget every run spends; the report flags a run whose
+              method accounts for another number (MethodOptions::EpochBudget);
+    baseline: the method every other is tested against, paired by seed.
+
+    Targets: <name>_<method>_<budget>_s<seed> (each an experiment()), <name> (all of them,
+    `bazel run //experiments:<name>`), and <name>.board.json ({name, epochs, baseline,
+    budgets, seeds, entries: [{method, budget, seed, spec}]}) for //reports:render.
+    """
+    if len(seeds) < 3:
+        fail("leaderboard %s: %d seeds; at least 3 are needed for an interval" % (name, len(seeds)))
+    if baseline not in methods:
+        fail("leaderboard %s: the baseline '%s' is not among the methods %s" % (name, baseline, sorted(methods.keys())))
+    entries = []
+    for method, per_budget in methods.items():
+        for budget in budgets:
+            if budget not in per_budget:
+                fail("leaderboard %s: method '%s' has no settings for budget '%s'" % (name, method, budget))
+            for seed in seeds:
+                target = "%s_%s_%s_s%d" % (name, method, budget, seed)
+                spec = dict(per_budget[budget])
+                spec["seed"] = seed
+                experiment(name = target, base = base, **spec)
+                entries.append({"method": method, "budget": budget, "seed": seed, "spec": _merge(target, base, spec)})
+    board = {"name": name, "epochs": epochs, "baseline": baseline, "budgets": budgets, "seeds": seeds, "entries": entries}
+    native.genrule(
+        name = name + "_board",
+        outs = [name + ".board.json"],
+        cmd = "cat > $@ <<'MPQ_BOARD_EOF'\n" + json.encode(board) + "\nMPQ_BOARD_EOF",
+    )
+    experiment_group(name = name, experiments = [":" + e["spec"]["name"] for e in entries])
 
 def all_specs(name):
     """A filegroup of every experiment()'s spec defined so far in this package (call it last).

@@ -27,6 +27,8 @@ ABSL_FLAG(std::vector<std::string>, snapshot, {},
           "Draw the report from these snapshot files (comma-separated; //results:query -- export) instead of --db.");
 ABSL_FLAG(std::string, out, "", "Output directory; default <workspace>/reports/out.");
 ABSL_FLAG(std::string, papers_dir, "experiments/papers", "Directory of the papers' *.json.");
+ABSL_FLAG(std::vector<std::string>, boards, {},
+          "leaderboard() files (comma-separated); default every *.board.json in experiments/.");
 ABSL_FLAG(std::vector<std::string>, tables, {},
           "paper_table() files (comma-separated); default every *.table.json in experiments/.");
 
@@ -85,14 +87,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::sort(in.paper_files.begin(), in.paper_files.end());
-  in.table_files = absl::GetFlag(FLAGS_tables);
-  if (in.table_files.empty()) {
+  // The flag's files, else every experiments/*<suffix> in the runfiles, sorted.
+  auto files = [&](const std::vector<std::string>& given, const std::string& suffix) {
+    if (!given.empty()) return given;
+    std::vector<std::string> found;
     for (const auto& e : std::filesystem::directory_iterator("experiments", ec)) {
       const std::string name = e.path().filename().string();
-      if (name.size() > 11 && name.substr(name.size() - 11) == ".table.json") in.table_files.push_back(e.path().string());
+      if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
+        found.push_back(e.path().string());
+      }
     }
-    std::sort(in.table_files.begin(), in.table_files.end());
-  }
+    std::sort(found.begin(), found.end());
+    return found;
+  };
+  in.table_files = files(absl::GetFlag(FLAGS_tables), ".table.json");
+  in.board_files = files(absl::GetFlag(FLAGS_boards), ".board.json");
   absl::StatusOr<mpq::reports::Report> report = mpq::reports::BuildReport(in);
   if (!report.ok()) {
     absl::FPrintF(stderr, "render: %s\n", report.status().message());

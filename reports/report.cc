@@ -21,6 +21,7 @@
 #include "lib/alloc/metric_names.h"
 #include "lib/runtime/atomic_file.h"
 #include "reports/document.h"
+#include "reports/leaderboard.h"
 #include "reports/svg.h"
 #include "results/store.h"
 
@@ -196,6 +197,32 @@ absl::Status OverviewSection(ReportData& d, const ReportInputs& in, Document& do
                        n_running, in.source_name.empty() ? "database" : "snapshot"));
   doc.Paragraph("Marks: **substitute dataset** = the run used another dataset than the paper; **reduced budget** = fewer "
        "epochs, fine-tune epochs or training examples than the paper-setting target of the same row.");
+  return absl::OkStatus();
+}
+
+// Each leaderboard() board (reports/leaderboard.h), from the latest finished run of each
+// of its experiments.
+absl::Status LeaderboardsSection(ReportData& d, const ReportInputs& in, Document& doc) {
+  if (in.board_files.empty()) return absl::OkStatus();
+  doc.Heading(2, "Leaderboards");
+  auto lookup = [&](const std::string& experiment) -> std::optional<BoardRun> {
+    auto it = d.finished.find(experiment);
+    if (it == d.finished.end() || !it->second->result || !it->second->result->test_top1) return std::nullopt;
+    const RunInfo& r = *it->second;
+    BoardRun b;
+    b.id = r.record.id;
+    b.test_top1 = *r.result->test_top1;
+    b.bitops = r.result->bitops;
+    b.weight_bytes = r.result->weight_bytes;
+    b.epochs = r.EpochBudget();
+    b.wall_s = r.record.finished_at.value_or(r.record.created_at) - r.record.created_at;
+    return b;
+  };
+  for (const std::string& f : in.board_files) {
+    absl::StatusOr<Json> board = ReadJsonFile(f);
+    if (!board.ok()) return board.status();
+    if (absl::Status s = LeaderboardSection(*board, f, lookup, doc); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -581,7 +608,7 @@ absl::StatusOr<Report> BuildReport(const ReportInputs& in) {
   ReportData d;
   if (absl::Status s = LoadReportData(in, d); !s.ok()) return s;
   Document doc;
-  for (const auto& section : {OverviewSection, PaperTablesSection}) {
+  for (const auto& section : {OverviewSection, PaperTablesSection, LeaderboardsSection}) {
     if (absl::Status s = section(d, in, doc); !s.ok()) return s;
   }
   for (const auto& section : {ParetoSection, MatchedBitOpsSection, BitMapSection, TrajectorySection,

@@ -25,6 +25,7 @@ struct ReportInputs {
   std::string source_name;               // what the report says it was drawn from; default the database's file name
   std::vector<std::string> paper_files;  // experiments/papers/*.json
   std::vector<std::string> table_files;  // paper_table() outputs (<name>.table.json)
+  std::vector<std::string> board_files;  // leaderboard() outputs (<name>.board.json); none = no section
 };
 
 struct Report {

@@ -55,13 +55,16 @@ std::string RenderChart(const Chart& c) {
   const double pw = c.width - left - right, ph = c.height - top - bottom;
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   auto tx = [&](double x) { return c.log_x ? std::log10(x) : x; };
+  // The error bar of point i of s (0 when it has none).
+  auto err = [](const Series& s, size_t i) { return i < s.y_error.size() ? std::fabs(s.y_error[i]) : 0.0; };
   for (const Series& s : c.series) {
-    for (const auto& [x, y] : s.points) {
+    for (size_t i = 0; i < s.points.size(); ++i) {
+      const auto& [x, y] = s.points[i];
       if (c.log_x && !(x > 0)) continue;
       x0 = std::min(x0, tx(x));
       x1 = std::max(x1, tx(x));
-      y0 = std::min(y0, y);
-      y1 = std::max(y1, y);
+      y0 = std::min(y0, y - err(s, i));
+      y1 = std::max(y1, y + err(s, i));
     }
   }
   std::string out = absl::StrFormat(
@@ -116,6 +119,17 @@ std::string RenderChart(const Chart& c) {
     if (s.line && !pts.empty()) {
       absl::StrAppendFormat(&out, "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s/>\n", pts,
                             s.color, s.dashed ? " stroke-dasharray=\"4 3\"" : "");
+    }
+    for (size_t i = 0; i < s.points.size(); ++i) {
+      const auto& [x, y] = s.points[i];
+      if ((c.log_x && !(x > 0)) || err(s, i) == 0) continue;
+      absl::StrAppendFormat(&out,
+                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>"
+                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>"
+                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+                            px(x), py(y - err(s, i)), px(x), py(y + err(s, i)), s.color, px(x) - 4,
+                            py(y - err(s, i)), px(x) + 4, py(y - err(s, i)), s.color, px(x) - 4, py(y + err(s, i)),
+                            px(x) + 4, py(y + err(s, i)), s.color);
     }
     if (s.marker > 0) {
       for (const auto& [x, y] : s.points) {

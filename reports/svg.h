@@ -20,6 +20,9 @@ struct Series {
   bool line = false;                               // connect the points in order
   double marker = 3.5;                             // circle radius; 0 = none
   bool dashed = false;
+  // Half-heights of vertical error bars, one per point (e.g. a standard deviation);
+  // empty = none.
+  std::vector<double> y_error = {};
 };
 
 struct Chart {

@@ -243,6 +243,12 @@ cc_library(name = "benchmark_main", linkopts = ["-lbenchmark_main", "-lbenchmark
         build_file_content = 'cc_library(name = "glpk", linkopts = ["-lglpk"])\n',
     )
     system_library(
+        name = "gsl",
+        headers = ["gsl/gsl_cdf.h"],
+        packages = ["libgsl-dev"],
+        build_file_content = 'cc_library(name = "gsl", linkopts = ["-lgsl", "-lm"])\n',
+    )
+    system_library(
         name = "libjpeg_turbo",
         headers = ["turbojpeg.h"],
         packages = ["libturbojpeg0-dev"],

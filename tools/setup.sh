@@ -23,6 +23,7 @@ PACKAGES=(
   zlib1g-dev             # gzip IDX files (Fashion-MNIST)
   libturbojpeg0-dev      # ImageNet JPEG decoding
   libglpk-dev            # GLPK: HAWQ-V3's integer linear program (lib/alloc/ilp)
+  libgsl-dev             # GSL: Student-t quantiles and p-values of the leaderboard (reports/stats)
   dataset-fashion-mnist  # the default dataset: /usr/share/datasets/fashion-mnist
 )
 
