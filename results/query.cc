@@ -4,13 +4,14 @@
 //   bazel run //results:query -- show 7                     # spec, result, metrics summary, allocation sizes
 //   bazel run //results:query -- export --out=results/published/snapshot.json   # finished runs (snapshot.h)
 //   bazel run //results:query -- import results/published/snapshot.json        # idempotent
+//   bazel run //results:query -- merge shard1.db shard2.db --into=results/mpqbench.db  # idempotent
 //   bazel run //results:query -- export --csv --table=results --out=/tmp/results.csv
 //   bazel run //results:query -- --db=/path/other.db runs
 //
 // Default database: results/mpqbench.db in the workspace (BUILD_WORKSPACE_DIRECTORY
 // under `bazel run`, else the current directory); relative paths are taken from there
-// too. `import` creates the database when it does not exist; every other command only
-// reads. Missing or unreadable databases and files and unknown commands are errors with
+// too. `import` and `merge` create the database they write when it does not exist; every
+// other command only reads. Missing or unreadable databases and files and unknown commands are errors with
 // a message; exit status 1 (usage: 2).
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,7 @@ ABSL_FLAG(std::string, db, "", "Results database; default <workspace>/results/mp
 ABSL_FLAG(bool, csv, false, "export: one table as CSV instead of the snapshot of finished runs.");
 ABSL_FLAG(std::string, table, "results", "export --csv: runs, results, metrics, allocations or checkpoints.");
 ABSL_FLAG(std::string, out, "", "export: output file; default standard output.");
+ABSL_FLAG(std::string, into, "", "merge: the database the shards are folded into; default --db's.");
 
 namespace mpq::results {
 namespace {
@@ -140,6 +142,22 @@ absl::Status Import(ResultStore& store, const std::vector<std::string>& files) {
   return absl::OkStatus();
 }
 
+absl::Status Merge(ResultStore& into, const std::vector<std::string>& shards) {
+  for (const std::string& f : shards) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(UserPath(f), into.path(), ec)) {
+      return absl::InvalidArgumentError(absl::StrCat("merge: ", UserPath(f), " is the database merged into"));
+    }
+    absl::StatusOr<std::unique_ptr<ResultStore>> shard = ResultStore::OpenReadOnly(UserPath(f));
+    if (!shard.ok()) return shard.status();
+    absl::StatusOr<SnapshotImport> m = MergeDatabase(into, **shard);
+    if (!m.ok()) return m.status();
+    absl::PrintF("%s: %d runs added, %d updated, %d already in %s\n", UserPath(f), m->inserted, m->updated,
+                 m->already_present, into.path());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ExportCsv(ResultStore& store) {
   const std::string table = absl::GetFlag(FLAGS_table);
   const std::vector<std::string> tables = {"runs", "results", "metrics", "allocations", "checkpoints"};
@@ -170,7 +188,7 @@ absl::Status ExportCsv(ResultStore& store) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "query [--db=PATH] runs | show <run id> | export [--out=FILE] | export --csv [--table=T] [--out=FILE] | "
-      "import SNAPSHOT...");
+      "import SNAPSHOT... | merge SHARD... [--into=DB]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());
@@ -178,14 +196,17 @@ int main(int argc, char** argv) {
   }
   std::string path = absl::GetFlag(FLAGS_db);
   path = path.empty() ? mpq::results::DefaultDatabase() : mpq::results::UserPath(path);
-  if (std::string(args[1]) == "import") {
+  const std::string verb = args[1];
+  if (verb == "import" || verb == "merge") {
     if (args.size() < 3) {
-      absl::FPrintF(stderr, "query: import needs at least one snapshot file; usage: %s\n", absl::ProgramUsageMessage());
+      absl::FPrintF(stderr, "query: %s needs at least one file; usage: %s\n", verb, absl::ProgramUsageMessage());
       return 2;
     }
+    if (verb == "merge" && !absl::GetFlag(FLAGS_into).empty()) path = mpq::results::UserPath(absl::GetFlag(FLAGS_into));
     absl::StatusOr<std::unique_ptr<mpq::results::ResultStore>> store = mpq::results::ResultStore::Open(path);
     absl::Status status = store.status();
-    if (status.ok()) status = mpq::results::Import(**store, std::vector<std::string>(args.begin() + 2, args.end()));
+    const std::vector<std::string> files(args.begin() + 2, args.end());
+    if (status.ok()) status = verb == "import" ? mpq::results::Import(**store, files) : mpq::results::Merge(**store, files);
     if (!status.ok()) {
       absl::FPrintF(stderr, "query: %s\n", status.message());
       return 1;

@@ -332,6 +332,24 @@ absl::StatusOr<SnapshotImport> ImportSnapshot(ResultStore& store, const std::str
   return out;
 }
 
+absl::StatusOr<SnapshotImport> MergeDatabase(ResultStore& into, ResultStore& shard) {
+  absl::StatusOr<std::vector<RunRecord>> runs = shard.ListRuns();
+  if (!runs.ok()) return runs.status();
+  SnapshotImport out;
+  for (const RunRecord& r : *runs) {
+    absl::StatusOr<RunExport> e = shard.ExportRun(r.id);
+    if (!e.ok()) return e.status();
+    absl::StatusOr<ImportResult> i = into.ImportRun(*e, /*unfinished=*/true);
+    if (!i.ok()) return absl::Status(i.status().code(), absl::StrCat("merge ", shard.path(), ": ", i.status().message()));
+    switch (i->outcome) {
+      case ImportOutcome::kInserted: ++out.inserted; break;
+      case ImportOutcome::kUpdated: ++out.updated; break;
+      case ImportOutcome::kAlreadyPresent: ++out.already_present; break;
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<SnapshotImport> ImportSnapshotFile(ResultStore& store, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("snapshot ", path, ": cannot read it (missing or unreadable)"));

@@ -55,4 +55,10 @@ struct SnapshotImport {
 absl::StatusOr<SnapshotImport> ImportSnapshot(ResultStore& store, const std::string& text, const std::string& source);
 absl::StatusOr<SnapshotImport> ImportSnapshotFile(ResultStore& store, const std::string& path);
 
+// Every run of `shard` (another database, e.g. one job's of a sweep), of any status,
+// folded into `into` (ResultStore::ImportRun with unfinished runs): merging twice
+// writes nothing new, and a shard whose run has since progressed or finished updates
+// it. Each run is one transaction.
+absl::StatusOr<SnapshotImport> MergeDatabase(ResultStore& into, ResultStore& shard);
+
 }  // namespace mpq::results

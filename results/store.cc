@@ -627,14 +627,22 @@ absl::StatusOr<RunExport> ResultStore::ExportRun(int64_t run) {
   return out;
 }
 
-absl::StatusOr<ImportResult> ResultStore::ImportRun(const RunExport& in) {
+absl::StatusOr<ImportResult> ResultStore::ImportRun(const RunExport& in, bool unfinished) {
   const RunRecord& r = in.run;
   const std::string who = absl::StrCat("run ", r.id, " (", r.name, ", spec ", r.spec_hash, ")");
-  if (r.status != "finished") {
+  const bool finished = r.status == "finished";
+  if (!finished && !unfinished) {
     return absl::InvalidArgumentError(absl::StrCat("import: ", who, " has status '", r.status,
                                                    "'; only finished runs are imported"));
   }
-  if (!in.result) return absl::InvalidArgumentError(absl::StrCat("import: ", who, " is finished but has no result"));
+  const std::vector<std::string> statuses = {"running", "finished", "failed", "interrupted"};
+  if (std::find(statuses.begin(), statuses.end(), r.status) == statuses.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("import: ", who, " has status '", r.status,
+                                                   "'; expected running, finished, failed or interrupted"));
+  }
+  if (finished && !in.result) {
+    return absl::InvalidArgumentError(absl::StrCat("import: ", who, " is finished but has no result"));
+  }
   if (r.name.empty() || r.spec_hash.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("import: ", who, ": name and spec_hash must not be empty"));
   }
@@ -664,6 +672,17 @@ absl::StatusOr<ImportResult> ResultStore::ImportRun(const RunExport& in) {
       out = {*existing, ImportOutcome::kAlreadyPresent};
       return absl::OkStatus();
     }
+    if (existing && !finished) {
+      // Both unfinished: the copy with more progress wins; the same copy again is a no-op.
+      Statement count(db_, "SELECT COUNT(*), (SELECT error FROM runs WHERE id = ?) FROM metrics WHERE run_id = ?");
+      count.Bind(1, *existing).Bind(2, *existing);
+      if (!count.Step() || count.rc() != SQLITE_OK) return Error("cannot count the metrics of " + who);
+      const int64_t here = count.Int(0), incoming = static_cast<int64_t>(in.metrics.size());
+      if (here > incoming || (here == incoming && existing_status == r.status && count.Text(1) == r.error)) {
+        out = {*existing, ImportOutcome::kAlreadyPresent};
+        return absl::OkStatus();
+      }
+    }
     int64_t id = 0;
     if (existing) {
       id = *existing;
@@ -676,9 +695,10 @@ absl::StatusOr<ImportResult> ResultStore::ImportRun(const RunExport& in) {
       }
       Statement up(db_,
                    "UPDATE runs SET name = ?, spec_json = ?, code_version = ?, seed = ?, host = ?, device = ?, "
-                   "status = 'finished', error = '', finished_at = ?, data_fingerprint = ? WHERE id = ?");
+                   "status = ?, error = ?, finished_at = ?, data_fingerprint = ? WHERE id = ?");
       up.Bind(1, r.name).Bind(2, r.spec_json).Bind(3, r.code_version).Bind(4, r.seed).Bind(5, r.host);
-      up.Bind(6, r.device).Bind(7, r.finished_at).Bind(8, r.data_fingerprint).Bind(9, id);
+      up.Bind(6, r.device).Bind(7, r.status).Bind(8, r.error).Bind(9, r.finished_at).Bind(10, r.data_fingerprint);
+      up.Bind(11, id);
       up.Step();
       if (!up.ok() || up.rc() != SQLITE_OK) return Error("cannot update " + who);
     } else {
@@ -691,16 +711,19 @@ absl::StatusOr<ImportResult> ResultStore::ImportRun(const RunExport& in) {
       }
       Statement ins(db_,
                     "INSERT INTO runs(id, name, spec_json, spec_hash, code_version, seed, host, device, status, error, "
-                    "created_at, finished_at, data_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'finished', '', ?, ?, ?)");
+                    "created_at, finished_at, data_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       if (id_free) ins.Bind(1, r.id);  // else NULL: the next free id
       ins.Bind(2, r.name).Bind(3, r.spec_json).Bind(4, r.spec_hash).Bind(5, r.code_version).Bind(6, r.seed);
-      ins.Bind(7, r.host).Bind(8, r.device).Bind(9, r.created_at).Bind(10, r.finished_at).Bind(11, r.data_fingerprint);
+      ins.Bind(7, r.host).Bind(8, r.device).Bind(9, r.status).Bind(10, r.error).Bind(11, r.created_at);
+      ins.Bind(12, r.finished_at).Bind(13, r.data_fingerprint);
       ins.Step();
       if (!ins.ok() || ins.rc() != SQLITE_OK) return Error("cannot insert " + who);
       id = sqlite3_last_insert_rowid(db_);
       out = {id, ImportOutcome::kInserted};
     }
-    if (absl::Status e = WriteResultRow(id, *in.result); !e.ok()) return e;
+    if (in.result) {
+      if (absl::Status e = WriteResultRow(id, *in.result); !e.ok()) return e;
+    }
     Statement met(db_,
                   "INSERT INTO metrics(run_id, step, epoch, name, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)");
     for (const RunExport::TimedMetric& m : in.metrics) {

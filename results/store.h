@@ -145,13 +145,18 @@ class ResultStore {
 
   // Everything about one run but its checkpoints.
   absl::StatusOr<RunExport> ExportRun(int64_t run);
-  // Stores a finished run exported from another database, in one transaction. A run's
-  // identity is (spec_hash, created_at): importing the same run twice writes nothing the
-  // second time, and a finished run replaces an unfinished copy of itself (its metrics,
+  // Stores a run exported from another database, in one transaction. A run's identity
+  // is (spec_hash, created_at): importing the same run twice writes nothing the second
+  // time, and a finished run replaces an unfinished copy of itself (its metrics,
   // allocations and result; checkpoints recorded here are kept). The run keeps its id
-  // when that id is free here, else it gets a new one. Refused (InvalidArgument, naming
-  // the run): a run that is not finished or has no result, bits outside 1..32.
-  absl::StatusOr<ImportResult> ImportRun(const RunExport& run);
+  // when that id is free here, else it gets a new one.
+  // With `unfinished` (merging a shard database, //results:query merge), runs of any
+  // status are taken: an unfinished incoming run is inserted as it is, and replaces an
+  // unfinished copy here unless it has fewer metric rows (an older copy of the shard) or
+  // is the same (as many rows, same status and error).
+  // Refused (InvalidArgument, naming the run): without `unfinished`, a run that is not
+  // finished; a finished run without a result; bits outside 1..32.
+  absl::StatusOr<ImportResult> ImportRun(const RunExport& run, bool unfinished = false);
 
   // The digest cache of dataset files: a digest stays valid while the file's size and
   // modification time are unchanged.

@@ -71,4 +71,16 @@ echo '{"name":"t2","paper":"impq2022","table":"CIFAR-10","dataset":"cifar10","ex
      "$(cat "$exp/bad.json")]}" > "$exp/t2.table.json"
 out=$("$nightly" "$run" "$render" "$query" "$exp/t2.table.json" 2>&1); rc=$?
 [[ $rc -eq 1 ]] || fail "nightly with a failing run exited $rc: $out"
+# 5. Merging the nightly's database into another (as a sweep's shards are): every run
+#    once; again: nothing new; a database into itself: refused.
+db="$BUILD_WORKSPACE_DIRECTORY/results/mpqbench.db"
+out=$("$query" merge "$db" --into="$TEST_TMPDIR/merged.db" 2>&1) || fail "merge failed: $out"
+grep -Eq ": [0-9]+ runs added, 0 updated, 0 already in" <<<"$out" || fail "first merge: $out"
+out=$("$query" merge "$db" --into="$TEST_TMPDIR/merged.db" 2>&1) || fail "second merge failed: $out"
+grep -q ": 0 runs added, 0 updated, [0-9]* already in" <<<"$out" || fail "second merge wrote: $out"
+[[ $("$query" --db="$TEST_TMPDIR/merged.db" runs | grep -c 'tiny') -ge 1 ]] || fail "tiny not merged"
+[[ $("$query" --db="$TEST_TMPDIR/merged.db" runs | wc -l) -eq $("$query" --db="$db" runs | wc -l) ]] ||
+  fail "merged $("$query" --db="$TEST_TMPDIR/merged.db" runs) from $("$query" --db="$db" runs)"
+out=$("$query" merge "$db" --into="$db" 2>&1); rc=$?
+[[ $rc -eq 1 ]] && grep -q "is the database merged into" <<<"$out" || fail "self-merge: exit $rc: $out"
 echo "PASS"

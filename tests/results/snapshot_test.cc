@@ -263,5 +263,72 @@ TEST(SnapshotTest, TheFileIsWrittenWithItsDirectory) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/snapshot.json.tmp"));
 }
 
+// A sweep's job writes its own shard; merging folds it into the main database, runs of
+// any status, again and again as the job progresses, never duplicating a run.
+TEST(SnapshotTest, MergingAShardTwiceOrAfterItProgressedNeverDuplicates) {
+  const std::string shard_path = FreshPath("shard.db"), old_copy = FreshPath("shard_old.db");
+  int64_t done = 0, resumed = 0;
+  {
+    auto shard = OpenOrDie(shard_path);
+    done = *shard->CreateRun(SomeRun("a", "ha", "{}"));
+    FinalResult f;
+    f.dataset = "synthetic";
+    f.test_top1 = 50.0;
+    ASSERT_TRUE(shard->FinishRun(done, f).ok());
+    resumed = *shard->CreateRun(SomeRun("b", "hb", "{}"));
+    ASSERT_TRUE(shard->AddMetrics(resumed, {{0, 1.0, "train_loss", 2.0}}).ok());
+    ASSERT_TRUE(shard->MarkRun(resumed, RunStatus::kInterrupted, "SIGTERM").ok());
+  }
+  std::filesystem::copy_file(shard_path, old_copy);
+  auto main_db = OpenOrDie(FreshPath("main.db"));
+  {
+    auto shard = OpenOrDie(shard_path);
+    absl::StatusOr<SnapshotImport> m = MergeDatabase(*main_db, *shard);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->inserted, 2);
+    EXPECT_EQ(main_db->GetRun(resumed)->status, "interrupted");
+    EXPECT_EQ(main_db->GetRun(resumed)->error, "SIGTERM");
+    m = MergeDatabase(*main_db, *shard);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->already_present, 2);
+    // The job is requeued and the run resumes and finishes in the same shard.
+    ASSERT_TRUE(shard->MarkRun(resumed, RunStatus::kRunning).ok());
+    ASSERT_TRUE(shard->AddMetrics(resumed, {{1, 2.0, "train_loss", 1.0}}).ok());
+    FinalResult f;
+    f.dataset = "synthetic";
+    f.test_top1 = 60.0;
+    ASSERT_TRUE(shard->FinishRun(resumed, f).ok());
+    m = MergeDatabase(*main_db, *shard);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->updated, 1);
+    EXPECT_EQ(m->already_present, 1);
+  }
+  EXPECT_EQ(main_db->ListRuns()->size(), 2u);
+  EXPECT_EQ(main_db->GetRun(resumed)->status, "finished");
+  EXPECT_EQ((*main_db->GetResult(resumed))->test_top1, 60.0);
+  EXPECT_EQ(main_db->GetMetrics(resumed)->size(), 2u);
+  // An older copy of the shard (the run interrupted, 1 metric) changes nothing.
+  auto old = OpenOrDie(old_copy);
+  absl::StatusOr<SnapshotImport> m = MergeDatabase(*main_db, *old);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->already_present, 2);
+  EXPECT_EQ(main_db->GetRun(resumed)->status, "finished");
+  // Unfinished against unfinished: the copy with fewer metric rows does not replace.
+  auto other = OpenOrDie(FreshPath("other_main.db"));
+  auto shard = OpenOrDie(shard_path);
+  ASSERT_TRUE(MergeDatabase(*other, *shard).ok());
+  auto other2 = OpenOrDie(FreshPath("other2_main.db"));
+  ASSERT_TRUE(MergeDatabase(*other2, *old).ok());          // interrupted, 1 metric
+  m = MergeDatabase(*other2, *shard);                      // finished, 2 metrics: replaces
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->updated, 1);
+  // Plain import still refuses unfinished runs.
+  absl::StatusOr<RunExport> unfinished = old->ExportRun(resumed);
+  ASSERT_TRUE(unfinished.ok());
+  absl::StatusOr<ImportResult> refused = other->ImportRun(*unfinished);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("only finished runs are imported"));
+}
+
 }  // namespace
 }  // namespace mpq::results
