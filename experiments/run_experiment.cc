@@ -24,6 +24,7 @@
 #include "lib/alloc/metric_names.h"
 #include "lib/cost/cost_model.h"
 #include "lib/models/registry.h"
+#include "lib/runtime/interrupt.h"
 #include "lib/train/trainer.h"
 
 namespace mpq::experiments {
@@ -427,8 +428,11 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
   }
 
   auto fail = [&](const absl::Status& s) -> absl::StatusOr<RunSummary> {
-    if (absl::Status m = store.MarkRun(run.id, results::RunStatus::kFailed, std::string(s.message())); !m.ok()) {
-      absl::FPrintF(stderr, "run %d: cannot mark it failed: %s\n", run.id, m.message());
+    // A stop requested by SIGTERM / SIGINT (lib/runtime/interrupt.h) is not a failure.
+    const bool interrupted = absl::IsCancelled(s) && runtime::InterruptSignal() != 0;
+    const results::RunStatus status = interrupted ? results::RunStatus::kInterrupted : results::RunStatus::kFailed;
+    if (absl::Status m = store.MarkRun(run.id, status, std::string(s.message())); !m.ok()) {
+      absl::FPrintF(stderr, "run %d: cannot mark it %s: %s\n", run.id, results::RunStatusName(status), m.message());
     }
     return s;
   };

@@ -9,8 +9,10 @@
 // failed) resumes from its last checkpoint in results/checkpoints/<database id>/run_<id>/.
 // docs/reliability.md lists what a run promises. Every epoch's metrics, the final test accuracy, the cost
 // model's figures and the run's status go to the database. After all specs, a summary
-// table lists each run. Exit status: 0 all finished, 1 a run failed, 2 data missing or
-// bad arguments.
+// table lists each run. SIGTERM or SIGINT (Slurm's preemption, Ctrl-C) stops the current
+// run at its next training step or Hutchinson iteration, stores it as interrupted
+// (resumable) and starts no other. Exit status: 0 all finished, 1 a run failed, 2 data
+// missing or bad arguments, 128 + the signal when interrupted (143 for SIGTERM).
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@
 #include "absl/strings/strip.h"
 #include "experiments/run_experiment.h"
 #include "experiments/spec.h"
+#include "lib/runtime/interrupt.h"
 #include "lib/runtime/malloc_tuning.h"
 #include "results/store.h"
 
@@ -107,6 +110,7 @@ void PrintTable(const std::vector<RunSummary>& rows, const std::string& db) {
 
 int main(int argc, char** argv) {
   mpq::runtime::TuneMallocForRepeatedLargeAllocations();
+  mpq::runtime::InstallInterruptHandlers();
   absl::SetProgramUsageMessage(
       "run [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force] SPEC_FILE... (or --spec=FILE[,FILE...])");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
@@ -185,6 +189,17 @@ int main(int argc, char** argv) {
   for (const auto& spec : specs) {
     mpq::experiments::RunError error;
     absl::StatusOr<mpq::experiments::RunSummary> s = mpq::experiments::RunExperiment(spec, **store, options, &error);
+    if (!s.ok() && mpq::runtime::InterruptSignal() != 0) {
+      // SIGTERM / SIGINT: the run is stored as interrupted; do not start the next one.
+      absl::FPrintF(stderr, "run: %s\n", s.status().message());
+      mpq::experiments::RunSummary stopped;
+      stopped.name = spec.name;
+      stopped.status = "interrupted";
+      stopped.note = std::string(s.status().message());
+      rows.push_back(stopped);
+      mpq::experiments::PrintTable(rows, db);
+      return 128 + mpq::runtime::InterruptSignal();
+    }
     if (!s.ok()) {
       absl::FPrintF(stderr, "run: %s\n", s.status().message());
       mpq::experiments::RunSummary failed;

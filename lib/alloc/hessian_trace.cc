@@ -12,6 +12,7 @@
 #include "datasets/random.h"
 #include "lib/nn/qconv.h"
 #include "lib/runtime/digest.h"
+#include "lib/runtime/interrupt.h"
 
 namespace mpq::alloc {
 namespace {
@@ -84,6 +85,8 @@ absl::Status EstimateHessianTraces(models::Model& model, data::DataLoader& loade
   absl::Status status;
   while (!state->Finished(options)) {
     const int64_t k = state->iteration + 1;
+    status = runtime::CheckInterrupt(absl::StrCat("Hutchinson iteration ", k));
+    if (!status.ok()) break;
     std::vector<size_t> active;
     std::vector<at::Tensor> weights, v, hv;
     for (size_t i = 0; i < layers.size(); ++i) {

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/runtime/interrupt.h"
 #include "lib/train/state.h"
 
 namespace mpq::train {
@@ -235,6 +236,10 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     int64_t correct = 0, seen = 0;
     data::Batch batch;
     for (int64_t step = 0; step < steps; ++step) {
+      if (absl::Status s = runtime::CheckInterrupt(absl::StrFormat("training epoch %d, step %d", epoch + 1, step));
+          !s.ok()) {
+        return s;
+      }
       absl::StatusOr<bool> more = train_.Next(&batch);
       if (!more.ok()) return more.status();
       if (!*more) break;

@@ -6,11 +6,14 @@
 #include "lib/alloc/hessian_trace.h"
 
 #include <ATen/ATen.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
+#include <csignal>
 
+#include "lib/runtime/interrupt.h"
 #include "tests/alloc/tiny_net.h"
 
 namespace mpq::alloc {
@@ -255,6 +258,25 @@ TEST_F(HessianTraceTest, AResumedEstimateEqualsAnUninterruptedOne) {
     EXPECT_EQ(saved.layers[i].trace, straight.layers[i].trace) << straight.layers[i].layer;
     EXPECT_EQ(saved.layers[i].sum_squares, straight.layers[i].sum_squares);
   }
+}
+
+TEST_F(HessianTraceTest, ASignalStopsTheEstimateBetweenIterations) {
+  testing::Data d = MakeData();
+  TinyNet net({});
+  HutchinsonOptions o;
+  o.max_iterations = 4;
+  o.tolerance = 0;
+  HutchinsonState state;
+  absl::Status s = EstimateHessianTraces(net, *d.calibration, o, &state, [&](const HutchinsonState& st) {
+    if (st.iteration == 2) runtime::SetInterruptForTesting(SIGTERM);
+    return absl::OkStatus();
+  });
+  runtime::SetInterruptForTesting(0);
+  ASSERT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("interrupted by SIGTERM during Hutchinson iteration 3"));
+  EXPECT_EQ(state.iteration, 2);  // the finished iterations are kept
+  ASSERT_TRUE(EstimateHessianTraces(net, *d.calibration, o, &state, nullptr).ok());
+  EXPECT_EQ(state.iteration, 4);
 }
 
 TEST_F(HessianTraceTest, AStateOfAnotherNetworkIsRefused) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of //experiments:run on the synthetic dataset: bad spec, bad database
-# path, missing data, a stored run, the cache, and kill -9 followed by resume.
+# path, missing data, a stored run, the cache, kill -9 followed by resume, and SIGTERM.
 set -uo pipefail
 run="$1"
 query="$2"
@@ -114,4 +114,29 @@ alphas=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 4 && 
 bad=$(spec bad_ed '{"name":"bad_ed","dataset":"synthetic","method":"edmips","weight_quantizer":"lin"}')
 out=$("$run" --spec="$bad" 2>&1); rc=$?
 [[ $rc -eq 2 ]] && grep -q "edmips searches HWGQ" <<<"$out" || fail "bad EdMIPS spec: exit $rc: $out"
+
+# 9. SIGTERM (Slurm's preemption) after the first epoch's checkpoint: the run stops at its
+#    next step, is stored as interrupted with the message, the runner exits 143 and
+#    starts nothing else; run again, it resumes from the checkpoint and finishes.
+rm -rf "$BUILD_WORKSPACE_DIRECTORY"/results/checkpoints/*/run_*/last.pt
+term=$(spec term '{"name":"term","dataset":"synthetic","epochs":3,"train_subset":1024,"batch_size":64}')
+other=$(spec other '{"name":"other","dataset":"synthetic","epochs":1,"train_subset":64,"batch_size":64}')
+"$run" --threads=1 "$term" "$other" > "$TEST_TMPDIR/term1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" > /dev/null && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.1
+done
+kill -TERM $pid 2>/dev/null
+wait $pid; rc=$?
+[[ $rc -eq 143 ]] || fail "SIGTERM: the runner exited $rc, expected 143: $(cat "$TEST_TMPDIR/term1.log")"
+grep -q "interrupted by SIGTERM during training epoch" "$TEST_TMPDIR/term1.log" ||
+  fail "no interruption message: $(cat "$TEST_TMPDIR/term1.log")"
+"$query" --db="$db" runs | grep -Eq '^ +5 +term +interrupted' || fail "run 5 not interrupted: $("$query" --db="$db" runs)"
+"$query" --db="$db" runs | grep -q ' other ' && fail "the runner started another run after SIGTERM"
+out=$("$run" --spec="$term" --threads=1 2>&1) || fail "resume after SIGTERM failed: $out"
+grep -q "term: resuming run 5 (interrupted)" <<<"$out" || fail "did not resume run 5: $out"
+grep -q "resuming after epoch" <<<"$out" || fail "no checkpoint resume after SIGTERM: $out"
+grep -q "term: run 5 finished" <<<"$out" || fail "run 5 did not finish: $out"
 echo "PASS"

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "datasets/synthetic.h"
 #include "datasets/transforms.h"
 #include "lib/models/resnet.h"
+#include "lib/runtime/interrupt.h"
 
 namespace mpq::train {
 namespace {
@@ -128,6 +130,30 @@ TEST(TrainerTest, ACallbackErrorStopsTrainingBeforeTheCheckpointMovesOn) {
   ASSERT_TRUE(r2.ok()) << r2.status();
   EXPECT_EQ(r2->resumed_from_epoch, 1);
   EXPECT_EQ(replayed, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(TrainerTest, ASignalStopsTrainingAtTheNextStepAndTheRunResumes) {
+  const std::string dir = TempDir("interrupted");
+  SyntheticData d = MakeData(128, 64);
+  std::shared_ptr<models::Model> net = SmallNet(4);
+  TrainOptions o = Options(3);
+  o.checkpoint_dir = dir;
+  Trainer trainer(*net, *d.train, d.val.get(), o);
+  trainer.set_epoch_callback([&](const EpochStats& s) {
+    if (s.epoch == 0) runtime::SetInterruptForTesting(SIGTERM);  // as if Slurm preempted the job
+    return absl::OkStatus();
+  });
+  absl::StatusOr<TrainResult> r = trainer.Run();
+  runtime::SetInterruptForTesting(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(r.status().message(), HasSubstr("interrupted by SIGTERM during training epoch 2, step 0"));
+  SyntheticData d2 = MakeData(128, 64);
+  std::shared_ptr<models::Model> again = SmallNet(4);
+  Trainer resumed(*again, *d2.train, d2.val.get(), o);
+  absl::StatusOr<TrainResult> r2 = resumed.Run();
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->resumed_from_epoch, 1);
 }
 
 TEST(TrainerTest, ADamagedCheckpointIsAnErrorNamingIt) {
