@@ -8,6 +8,15 @@ export BUILD_WORKSPACE_DIRECTORY="$TEST_TMPDIR/ws"   # checkpoints and the defau
 mkdir -p "$BUILD_WORKSPACE_DIRECTORY/results"
 db="$BUILD_WORKSPACE_DIRECTORY/results/mpqbench.db"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# Waits (at most `tries` x `pause` s) until a file matches `glob` or process `pid` exits.
+wait_for() {
+  local glob="$1" pid="$2" tries="$3" pause="$4"
+  for _ in $(seq 1 "$tries"); do
+    compgen -G "$glob" > /dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep "$pause"
+  done
+}
 spec() { echo "$2" > "$TEST_TMPDIR/$1.json"; echo "$TEST_TMPDIR/$1.json"; }
 
 # 1. Invalid spec: exit 2, the message names the key and lists valid ones; nothing stored.
@@ -61,11 +70,7 @@ rm -rf "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints"  # only the long run's c
 long=$(spec long '{"name":"long","dataset":"synthetic","epochs":3,"train_subset":1024,"batch_size":64}')
 "$run" --spec="$long" --threads=1 > "$TEST_TMPDIR/long1.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" > /dev/null && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
-done
+wait_for "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" $pid 600 0.1
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" > /dev/null || fail "no checkpoint before the kill"
@@ -79,11 +84,7 @@ grep -q "long: run 2 finished" <<<"$out" || fail "resumed run did not finish: $o
 impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset":384,"batch_size":64,"weight_bits":4,"method":"impq","impq":{"weight_schedule":"0:150","max_iterations":2,"finetune_epochs":2,"finetune_lr":0.01,"eval_fraction":0.05}}')
 "$run" --spec="$impq" --threads=1 > "$TEST_TMPDIR/impq1.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 1200); do
-  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/alloc/iter_1/reduced.pt" > /dev/null && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.05
-done
+wait_for "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/alloc/iter_1/reduced.pt" $pid 1200 0.05
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/alloc/iter_1/reduced.pt" > /dev/null ||
@@ -123,11 +124,7 @@ term=$(spec term '{"name":"term","dataset":"synthetic","epochs":3,"train_subset"
 other=$(spec other '{"name":"other","dataset":"synthetic","epochs":1,"train_subset":64,"batch_size":64}')
 "$run" --threads=1 "$term" "$other" > "$TEST_TMPDIR/term1.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" > /dev/null && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
-done
+wait_for "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_*/last.pt" $pid 600 0.1
 kill -TERM $pid 2>/dev/null
 wait $pid; rc=$?
 [[ $rc -eq 143 ]] || fail "SIGTERM: the runner exited $rc, expected 143: $(cat "$TEST_TMPDIR/term1.log")"
