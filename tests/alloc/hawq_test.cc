@@ -180,30 +180,41 @@ TEST(HawqTest, AMissingTraceIsANamedError) {
       << p.status();
 }
 
-// End to end on a 1-channel ResNet-20 and synthetic data; killed after fine-tuning (the
-// store refuses point 1), run again: the traces and the program are read back, point 0
-// is not reported twice, and the final allocation is the program's.
-TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
-  testing::Data data = testing::MakeData(160, 64, 32, 32);
-  at::manual_seed(5);
+// A 1-channel float ResNet-20 (32x32 inputs), and the context HawqAllocator needs for
+// it on `data`: one thread, no progress, the method's networks built as ResNet-20s.
+std::shared_ptr<models::Model> FloatResNet20() {
   models::ModelOptions mo;
   mo.in_channels = 1;
-  std::shared_ptr<models::Model> fp = models::MakeResNet20(mo);
+  return models::MakeResNet20(mo);
+}
+
+AllocatorContext ResNet20Context(testing::Data& data, models::Model& fp) {
   AllocatorContext ctx;
-  ctx.model = fp.get();
+  ctx.model = &fp;
   ctx.train = data.train.get();
   ctx.validation = data.val.get();
   ctx.calibration = data.calibration.get();
   ctx.training.threads = 1;
   ctx.training.progress = false;
   ctx.input_shape = {1, 1, 32, 32};
-  ctx.state_dir = testing::TempDir("hawq_resume");
   ctx.make_model_with = [](const models::QuantConfig& q) -> absl::StatusOr<std::shared_ptr<models::Model>> {
     models::ModelOptions o;
     o.in_channels = 1;
     o.quant = q;
     return models::MakeResNet20(o);
   };
+  return ctx;
+}
+
+// End to end on a 1-channel ResNet-20 and synthetic data; killed after fine-tuning (the
+// store refuses point 1), run again: the traces and the program are read back, point 0
+// is not reported twice, and the final allocation is the program's.
+TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
+  testing::Data data = testing::MakeData(160, 64, 32, 32);
+  at::manual_seed(5);
+  std::shared_ptr<models::Model> fp = FloatResNet20();
+  AllocatorContext ctx = ResNet20Context(data, *fp);
+  ctx.state_dir = testing::TempDir("hawq_resume");
   std::vector<int64_t> points;
   bool refuse_point_1 = true;
   ctx.on_point = [&](const AllocationPoint& p) {
@@ -252,24 +263,9 @@ TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
 TEST(HawqTest, RunsWithTheSameTrainedNetworkShareOneTracePass) {
   testing::Data data = testing::MakeData(96, 32, 32, 32);
   at::manual_seed(6);
-  models::ModelOptions mo;
-  mo.in_channels = 1;
-  std::shared_ptr<models::Model> fp = models::MakeResNet20(mo);
-  AllocatorContext ctx;
-  ctx.model = fp.get();
-  ctx.train = data.train.get();
-  ctx.validation = data.val.get();
-  ctx.calibration = data.calibration.get();
-  ctx.training.threads = 1;
-  ctx.training.progress = false;
-  ctx.input_shape = {1, 1, 32, 32};
+  std::shared_ptr<models::Model> fp = FloatResNet20();
+  AllocatorContext ctx = ResNet20Context(data, *fp);
   ctx.shared_dir = testing::TempDir("hawq_shared");
-  ctx.make_model_with = [](const models::QuantConfig& q) -> absl::StatusOr<std::shared_ptr<models::Model>> {
-    models::ModelOptions o;
-    o.in_channels = 1;
-    o.quant = q;
-    return models::MakeResNet20(o);
-  };
   HawqOptions o;
   o.candidates = {2, 4};
   o.trace_max_iterations = 2;
