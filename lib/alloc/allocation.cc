@@ -22,6 +22,14 @@ at::Tensor WeightBitsOf(const torch::nn::Module& m) {
   return {};
 }
 
+// The real-valued bits of a fracbits QConv2d / QLinear, or undefined.
+at::Tensor FracBitsOf(const torch::nn::Module& m) {
+  const nn::WeightQuantization* q = nullptr;
+  if (const auto* conv = dynamic_cast<const nn::QConv2dImpl*>(&m)) q = &conv->quantization;
+  if (const auto* fc = dynamic_cast<const nn::QLinearImpl*>(&m)) q = &fc->quantization;
+  return q != nullptr && q->kind == nn::WeightQuantizer::kFracBits ? q->fbits : at::Tensor();
+}
+
 const nn::QActImpl* QuantizingActOf(const torch::nn::Module& m) {
   const auto* act = dynamic_cast<const nn::QActImpl*>(&m);
   return act != nullptr && act->options.quantizer() != nn::ActQuantizer::kNone ? act : nullptr;
@@ -80,6 +88,10 @@ absl::Status ApplyAllocation(torch::nn::Module& model, const Allocation& allocat
     torch::nn::Module& m = *modules[g.layer];
     if (g.is_weight) {
       WeightBitsOf(m)[g.group].fill_(g.bits);
+      if (at::Tensor f = FracBitsOf(m); f.defined()) {
+        at::NoGradGuard no_grad;
+        f[g.group].fill_(static_cast<double>(g.bits));
+      }
     } else {
       dynamic_cast<nn::QActImpl&>(m).set_bits(g.bits);
     }

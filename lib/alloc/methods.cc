@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "lib/alloc/bitpruning.h"
 #include "lib/alloc/edmips.h"
 #include "lib/alloc/hawq.h"
 #include "lib/alloc/impq.h"
@@ -55,6 +56,11 @@ const MethodEntry kMethods[] = {
      HawqOptions::Parse,
      Make<HawqAllocator, HawqOptions>,
      R"({"hawq": {"candidates": "2,4", "trace_max_iterations": 3, "calibration_fraction": 0.1}})"},
+    {"bitpruning", "BitPruning: learned real-valued bitlengths under a bit-count regularizer, rounded, fine-tuned (2020)",
+     ModelBuild::kPlain, /*chooses_bits=*/true, /*trains_starting_model=*/true, /*points_are_models=*/false,
+     BitPruningOptions::Parse,
+     Make<BitPruningAllocator, BitPruningOptions>,
+     R"({"bitpruning": {"epochs": 1, "finetune_epochs": 1, "lambda": 5, "bits_lr": 0.5, "calibration_fraction": 0.1}})"},
 };
 
 }  // namespace

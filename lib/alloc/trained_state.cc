@@ -12,7 +12,7 @@ namespace mpq::alloc {
 absl::Status CopyTrainedState(const torch::nn::Module& from, torch::nn::Module& to) {
   static const std::set<std::string> kQuantizerState = {
       "weight_bits", "bits", "weight_step", "weight_d", "weight_qmax", "weight_b", "weight_xmin", "weight_xmax",
-      "step", "alpha", "d", "qmax", "b", "xmin", "xmax", "initialized"};
+      "step", "alpha", "d", "qmax", "b", "xmin", "xmax", "initialized", "weight_fbits", "fbits"};
   auto leaf = [](const std::string& name) {
     const size_t dot = name.rfind('.');
     return dot == std::string::npos ? name : name.substr(dot + 1);

@@ -32,7 +32,10 @@ WeightQuantization RegisterWeightQuantization(torch::nn::Module& module, WeightQ
   const at::Tensor w = weight.detach().reshape({groups, -1});
   TORCH_CHECK(kind != WeightQuantizer::kSymmetric || b >= 2, module.name(),
               ": symmetric weights need >= 2 bits (2^(B-1) - 1 positive levels), got ", b);
-  if (kind == WeightQuantizer::kLsq) {
+  if (kind == WeightQuantizer::kFracBits) {
+    TORCH_CHECK(initial_bits >= 2, module.name(), ": fracbits weights need >= 2 bits, got ", initial_bits);
+    q.fbits = module.register_parameter("weight_fbits", at::full({groups}, static_cast<double>(initial_bits)));
+  } else if (kind == WeightQuantizer::kLsq) {
     TORCH_CHECK(b >= 2, module.name(), ": LSQ weights need >= 2 bits, got ", b);
     const double qp = std::ldexp(1.0, static_cast<int>(b) - 1) - 1;
     q.step = module.register_parameter("weight_step", (w.abs().mean(1) * (2.0 / std::sqrt(qp))).clamp_min(1e-8));
@@ -86,6 +89,8 @@ at::Tensor QuantizeWeight(const WeightQuantization& q, const at::Tensor& weight)
       return quant::HwgqQuantizeWeight(weight, q.bits);
     case WeightQuantizer::kSymmetric:
       return quant::SymmetricQuantize(weight, q.bits);
+    case WeightQuantizer::kFracBits:
+      return quant::FracBitsQuantizeWeight(weight, q.fbits);
     case WeightQuantizer::kLsq: {
       // LSQ takes one bit-width; a full-precision layer skips quantization.
       const int64_t b = q.bits.max().item<int64_t>();
@@ -202,14 +207,20 @@ QActImpl::QActImpl(QActOptions options_) : options(options_) { reset(); }
 
 void QActImpl::reset() {
   const ActQuantizer q = options.quantizer();
-  const bool unsigned_only = q == ActQuantizer::kDorefa || q == ActQuantizer::kPact || q == ActQuantizer::kHwgq;
+  const bool unsigned_only = q == ActQuantizer::kDorefa || q == ActQuantizer::kPact || q == ActQuantizer::kHwgq ||
+                             q == ActQuantizer::kFracBits;
   TORCH_CHECK(!(unsigned_only && options.is_signed()), "QAct: ", Name(q),
               " quantizes unsigned activations only; use kLsq or kUhlich for signed inputs");
   TORCH_CHECK(options.bits() == kFullPrecision || (options.bits() >= 1 && options.bits() <= 16),
               "QAct: bits = ", options.bits(), " out of range; expected 1..16 or 32");
   TORCH_CHECK(options.alpha_init() > 0, "QAct: alpha_init = ", options.alpha_init(), " must be > 0");
   bits = register_buffer("bits", at::full({1}, options.bits(), at::kInt));
-  if (q == ActQuantizer::kPact) alpha = register_parameter("alpha", at::full({1}, options.alpha_init()));
+  if (q == ActQuantizer::kPact || q == ActQuantizer::kFracBits) {
+    alpha = register_parameter("alpha", at::full({1}, options.alpha_init()));
+  }
+  if (q == ActQuantizer::kFracBits) {
+    fbits = register_parameter("fbits", at::full({1}, static_cast<double>(options.bits())));
+  }
   if (q == ActQuantizer::kLsq) {
     step = register_parameter("step", at::ones({1}));
     initialized = register_buffer("initialized", at::zeros({1}, at::kInt));
@@ -248,6 +259,7 @@ double QActImpl::clip() const {
     case ActQuantizer::kDorefa:
       return 1.0;
     case ActQuantizer::kPact:
+    case ActQuantizer::kFracBits:
       return alpha.item<double>();
     case ActQuantizer::kHwgq:
       return b <= quant::kHwgqMaxBits ? quant::HwgqActivationStep(b) * (std::ldexp(1.0, static_cast<int>(b)) - 1) : 0;
@@ -265,6 +277,10 @@ double QActImpl::clip() const {
 void QActImpl::set_bits(int64_t b) {
   TORCH_CHECK(b == kFullPrecision || (b >= 1 && b <= 16), "QAct: bits = ", b, " out of range; expected 1..16 or 32");
   bits.fill_(b);
+  if (fbits.defined()) {
+    at::NoGradGuard no_grad;
+    fbits.fill_(static_cast<double>(b));
+  }
 }
 
 at::Tensor QActImpl::forward(const at::Tensor& x) {
@@ -279,6 +295,9 @@ at::Tensor QActImpl::forward(const at::Tensor& x) {
         break;
       case ActQuantizer::kPact:
         y = quant::PactQuantize(x, alpha, b);
+        break;
+      case ActQuantizer::kFracBits:
+        y = quant::FracBitsQuantizeActivation(x, fbits, alpha);
         break;
       case ActQuantizer::kHwgq:
         y = quant::HwgqQuantizeActivation(x, b);

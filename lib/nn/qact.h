@@ -10,6 +10,8 @@
 // init qmax = alpha_init, d from bits), `b` and `qmax` (b_xmax), `xmin` and `xmax`
 // (xmin_xmax: power-of-two levels with zero). For kUhlich the `bits` buffer is what the
 // cost model and allocations read; the Uhlich method keeps it at the inferred bits.
+// kFracBits: `alpha` (PACT clip) and `fbits` (real-valued bits, the forward's); `bits`
+// is fbits rounded (the BitPruning method keeps it so; set_bits sets both).
 // Unsigned quantizers (DoReFa, PACT, HWGQ) reject is_signed = true.
 #pragma once
 
@@ -49,7 +51,8 @@ class QActImpl : public torch::nn::Cloneable<QActImpl> {
 
   QActOptions options;
   at::Tensor bits;         // buffer, int32 [1]
-  at::Tensor alpha;        // kPact
+  at::Tensor alpha;        // kPact, kFracBits
+  at::Tensor fbits;        // kFracBits: real-valued bits
   at::Tensor step;         // kLsq (0 until initialised), kUhlich delta_xmax (d)
   at::Tensor qmax;         // kUhlich: "qmax" (uniform) or "xmax" (xmin_xmax)
   at::Tensor b_param;      // kUhlich b_xmax: "b", real-valued bits

@@ -14,10 +14,11 @@ using runtime::ParseIn;
 constexpr std::pair<WeightQuantizer, const char*> kWeightNames[] = {
     {WeightQuantizer::kNone, "none"}, {WeightQuantizer::kLin, "lin"},   {WeightQuantizer::kDorefa, "dorefa"},
     {WeightQuantizer::kLsq, "lsq"},   {WeightQuantizer::kHwgq, "hwgq"}, {WeightQuantizer::kUhlich, "uhlich"},
-    {WeightQuantizer::kSymmetric, "symmetric"}};
+    {WeightQuantizer::kSymmetric, "symmetric"}, {WeightQuantizer::kFracBits, "fracbits"}};
 constexpr std::pair<ActQuantizer, const char*> kActNames[] = {
     {ActQuantizer::kNone, "none"}, {ActQuantizer::kDorefa, "dorefa"}, {ActQuantizer::kPact, "pact"},
-    {ActQuantizer::kLsq, "lsq"},   {ActQuantizer::kHwgq, "hwgq"},     {ActQuantizer::kUhlich, "uhlich"}};
+    {ActQuantizer::kLsq, "lsq"},   {ActQuantizer::kHwgq, "hwgq"},     {ActQuantizer::kUhlich, "uhlich"},
+    {ActQuantizer::kFracBits, "fracbits"}};
 constexpr std::pair<Granularity, const char*> kGranularityNames[] = {{Granularity::kPerChannel, "per_channel"},
                                                                       {Granularity::kPerTensor, "per_tensor"}};
 constexpr std::pair<UhlichParametrization, const char*> kUhlichNames[] = {

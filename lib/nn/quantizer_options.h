@@ -7,9 +7,10 @@
 //
 // Weight quantizers (lib/quant):   kNone (full precision), kLin (IMPQ), kDorefa,
 //   kLsq (learned step per group), kHwgq (EdMIPS), kUhlich (delta_xmax: learned d, qmax),
-//   kSymmetric (HAWQ-V3: s = max|w|/(2^(B-1) - 1), B >= 2).
+//   kSymmetric (HAWQ-V3: s = max|w|/(2^(B-1) - 1), B >= 2), kFracBits (BitPruning:
+//   real-valued bits per group, symmetric levels interpolated, lib/quant/fracbits.h).
 // Activation quantizers:           kNone, kDorefa, kPact (learned clip), kLsq, kHwgq,
-//   kUhlich (learned d, qmax).
+//   kUhlich (learned d, qmax), kFracBits (real-valued bits, PACT clip).
 #pragma once
 
 #include <cstdint>
@@ -21,8 +22,8 @@
 
 namespace mpq::nn {
 
-enum class WeightQuantizer { kNone, kLin, kDorefa, kLsq, kHwgq, kUhlich, kSymmetric };
-enum class ActQuantizer { kNone, kDorefa, kPact, kLsq, kHwgq, kUhlich };
+enum class WeightQuantizer { kNone, kLin, kDorefa, kLsq, kHwgq, kUhlich, kSymmetric, kFracBits };
+enum class ActQuantizer { kNone, kDorefa, kPact, kLsq, kHwgq, kUhlich, kFracBits };
 // kPerTensor: one bit-width for the layer; kPerChannel: one per output channel (kernel).
 enum class Granularity { kPerTensor, kPerChannel };
 // How the Uhlich quantizers (kUhlich) are parametrized ([1] Uhlich et al., ICLR 2020,

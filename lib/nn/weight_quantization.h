@@ -20,10 +20,14 @@ struct WeightQuantization {
   //   kLsq: step "weight_step".
   //   kUhlich delta_xmax: step "weight_d", qmax "weight_qmax"; b_xmax: b "weight_b"
   //   (real-valued bits), qmax "weight_qmax"; xmin_xmax: xmin "weight_xmin", qmax "weight_xmax".
+  //   kFracBits: real-valued bits "weight_fbits" (float; 32 = full precision). The forward
+  //   quantizes at these; `bits` holds them rounded (the BitPruning method keeps it so,
+  //   and ApplyAllocation sets both).
   at::Tensor step;
   at::Tensor qmax;
   at::Tensor b;
   at::Tensor xmin;
+  at::Tensor fbits;
 };
 
 // Registers the buffer and parameters on `module` for `weight` (dim 0 = output channels),

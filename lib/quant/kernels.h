@@ -91,6 +91,24 @@ struct KernelTable {
   // Identity backward (the authors' STE).
   bool (*symmetric_forward)(const float* w, const int32_t* bits, int64_t groups, int64_t group_size, float* out,
                             float* scale);
+
+  // FracBits / BitPruning weights (real-valued bits b per group, 2 <= b <= 16; b >= 32
+  // passes the group through): lo = floor(b), f = b - lo, M = max(max|w|, 1e-8),
+  // n_k = 2^(k-1) - 1, Q_k = clamp(round(w (n_k/M)), -n_k - 1, n_k) (M/n_k) (HAWQ-V3's
+  // symmetric quantizer at k bits), out = (1 - f) Q_lo + f Q_(lo+1); only Q_lo when f = 0.
+  // Stores M per group.
+  bool (*fracbits_weight_forward)(const float* w, const float* b, int64_t groups, int64_t group_size, float* out,
+                                  float* max_abs);
+  // Per group sum g (Q_(lo+1) - Q_lo): the derivative in b (the weight gradient is the
+  // identity, the caller's). 0 for pass-through groups.
+  void (*fracbits_weight_backward)(const float* w, const float* grad, const float* b, const float* max_abs,
+                                   int64_t groups, int64_t group_size, double* grad_b);
+  // FracBits activations (unsigned, PACT clip a, 1 <= b <= 16): n_k = 2^k - 1,
+  // Q_k = round(clamp(x, 0, a) (n_k/a)) (a/n_k), out = (1 - f) Q_lo + f Q_(lo+1).
+  bool (*fracbits_act_forward)(const float* x, float b, float alpha, int64_t n, float* out);
+  // grad_x = g [0 <= x < a]; grad_alpha = sum g [x >= a] (PACT); grad_b = sum g (Q_(lo+1) - Q_lo).
+  void (*fracbits_act_backward)(const float* x, const float* grad, float b, float alpha, int64_t n, float* grad_x,
+                                double* grad_alpha, double* grad_b);
 };
 
 // The kernels for this CPU (AVX2+FMA when available, else generic).

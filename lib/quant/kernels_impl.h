@@ -909,6 +909,165 @@ void UhlichPow2Backward(const float* x, const float* grad, const float* xmin, co
   }
 }
 
+// ---------------------------------------------------------------- FracBits (BitPruning)
+
+// One k-bit level set of the interpolating quantizers: round(clamp(v * scale)) * step.
+struct FracLevel {
+  float scale = 1, step = 1, lo = 0, hi = 0;
+};
+struct FracLevels {
+  FracLevel a, b;    // floor(bits) and floor(bits) + 1
+  float f = 0;       // bits - floor(bits): the weight of level b
+  bool pass = false;  // full precision: identity
+};
+
+// Signed symmetric levels from max|w| (HAWQ-V3's symmetric quantizer at k bits).
+FracLevel SignedLevel(int k, float max_abs) {
+  const float n = std::ldexp(1.0f, k - 1) - 1.0f;
+  const float s = std::max(max_abs, 1e-8f) / n;
+  return {1.0f / s, s, -n - 1.0f, n};
+}
+FracLevels WeightLevels(float bits, float max_abs) {
+  FracLevels l;
+  if (bits >= static_cast<float>(kFullPrecisionBits)) {
+    l.pass = true;
+    return l;
+  }
+  const int lo = static_cast<int>(std::floor(bits));
+  l.f = bits - static_cast<float>(lo);
+  l.a = SignedLevel(lo, max_abs);
+  l.b = SignedLevel(lo + 1, max_abs);
+  return l;
+}
+// Unsigned levels of a PACT clip: scale n_k/a, step a/n_k, range [0, n_k] after clamping x to [0, a].
+FracLevel UnsignedLevel(int k, float alpha) {
+  const float n = std::ldexp(1.0f, k) - 1.0f;
+  return {n / alpha, alpha / n, 0.0f, n};
+}
+FracLevels ActLevels(float bits, float alpha) {
+  FracLevels l;
+  const int lo = static_cast<int>(std::floor(bits));
+  l.f = bits - static_cast<float>(lo);
+  l.a = UnsignedLevel(lo, alpha);
+  l.b = UnsignedLevel(lo + 1, alpha);
+  return l;
+}
+
+MPQ_ALWAYS_INLINE Vec SignedQ(const Vec& v, const Vec& scale, const Vec& step, const Vec& lo, const Vec& hi) {
+  return at::vec::clamp((v * scale).round(), lo, hi) * step;
+}
+inline float SignedQ(float v, const FracLevel& l) { return std::clamp(std::nearbyint(v * l.scale), l.lo, l.hi) * l.step; }
+
+bool FracBitsWeightForward(const float* w, const float* bits, int64_t groups, int64_t group_size, float* out,
+                           float* max_abs) {
+  std::atomic<bool> finite{true};
+  auto small_stat = [&](int64_t g) {
+    FiniteCheck check;
+    max_abs[g] = RangeMaxAbs(w + g * group_size, 0, group_size, check);
+    if (!check.Ok()) finite = false;
+  };
+  auto large_stats = [&] {
+    const std::vector<float> m = MaxAbsPerGroup(w, groups, group_size, finite);
+    std::copy(m.begin(), m.end(), max_abs);
+  };
+  auto apply = [&](int64_t g, int64_t b, int64_t e) {
+    const float* in = w + g * group_size;
+    float* o = out + g * group_size;
+    const FracLevels l = WeightLevels(bits[g], max_abs[g]);
+    if (l.pass) {
+      std::memcpy(o + b, in + b, (e - b) * sizeof(float));
+      return;
+    }
+    const Vec sa(l.a.scale), ta(l.a.step), la(l.a.lo), ha(l.a.hi);
+    FiniteCheck unused;
+    if (l.f == 0.0f) {
+      MapChunk(in, o, b, e, unused, [&](const Vec& v) { return SignedQ(v, sa, ta, la, ha); });
+      return;
+    }
+    const Vec sb(l.b.scale), tb(l.b.step), lb(l.b.lo), hb(l.b.hi), wa(1.0f - l.f), wb(l.f);
+    MapChunk(in, o, b, e, unused,
+             [&](const Vec& v) { return wa * SignedQ(v, sa, ta, la, ha) + wb * SignedQ(v, sb, tb, lb, hb); });
+  };
+  StatThenApply(groups, group_size, small_stat, large_stats, apply);
+  return finite;
+}
+
+void FracBitsWeightBackward(const float* w, const float* grad, const float* bits, const float* max_abs,
+                            int64_t groups, int64_t group_size, double* grad_b) {
+  std::vector<double> partials(NumTasks(groups, group_size), 0.0);
+  ForEachChunk(groups, group_size, [&](int64_t g, int64_t b, int64_t e, int64_t task) {
+    const FracLevels l = WeightLevels(bits[g], max_abs[g]);
+    if (l.pass) return;
+    const float* in = w + g * group_size;
+    const float* gr = grad + g * group_size;
+    const Vec sa(l.a.scale), ta(l.a.step), la(l.a.lo), ha(l.a.hi), sb(l.b.scale), tb(l.b.step), lb(l.b.lo),
+        hb(l.b.hi);
+    Vec acc(0.0f);
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(in + i);
+      acc = at::vec::fmadd(Vec::loadu(gr + i), SignedQ(v, sb, tb, lb, hb) - SignedQ(v, sa, ta, la, ha), acc);
+    }
+    double s = HorizontalSum(acc);
+    for (; i < e; ++i) s += static_cast<double>(gr[i]) * (SignedQ(in[i], l.b) - SignedQ(in[i], l.a));
+    partials[task] = s;
+  });
+  const std::vector<double> totals = CombinePartials(partials, groups, group_size, 1);
+  std::copy(totals.begin(), totals.end(), grad_b);
+}
+
+MPQ_ALWAYS_INLINE Vec UnsignedQ(const Vec& y, const Vec& scale, const Vec& step) { return (y * scale).round() * step; }
+
+bool FracBitsActForward(const float* x, float bits, float alpha, int64_t n, float* out) {
+  std::atomic<bool> finite{true};
+  const FracLevels l = ActLevels(bits, alpha);
+  const Vec zero(0.0f), a(alpha), sa(l.a.scale), ta(l.a.step), sb(l.b.scale), tb(l.b.step), wa(1.0f - l.f), wb(l.f);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t) {
+    FiniteCheck check;
+    if (l.f == 0.0f) {
+      MapChunk(x, out, b, e, check, [&](const Vec& v) { return UnsignedQ(at::vec::clamp(v, zero, a), sa, ta); });
+    } else {
+      MapChunk(x, out, b, e, check, [&](const Vec& v) {
+        const Vec y = at::vec::clamp(v, zero, a);
+        return wa * UnsignedQ(y, sa, ta) + wb * UnsignedQ(y, sb, tb);
+      });
+    }
+    if (!check.Ok()) finite = false;
+  });
+  return finite;
+}
+
+void FracBitsActBackward(const float* x, const float* grad, float bits, float alpha, int64_t n, float* grad_x,
+                         double* grad_alpha, double* grad_b) {
+  const FracLevels l = ActLevels(bits, alpha);
+  std::vector<double> partials(NumTasks(1, n) * 2, 0.0);
+  const Vec zero(0.0f), a(alpha), sa(l.a.scale), ta(l.a.step), sb(l.b.scale), tb(l.b.step);
+  ForEachChunk(1, n, [&](int64_t, int64_t b, int64_t e, int64_t task) {
+    Vec acc_a(0.0f), acc_b(0.0f);
+    int64_t i = b;
+    for (; i + W <= e; i += W) {
+      const Vec v = Vec::loadu(x + i), g = Vec::loadu(grad + i);
+      (g & ((v >= zero) & (v < a))).store(grad_x + i);
+      acc_a = acc_a + (g & (v >= a));
+      const Vec y = at::vec::clamp(v, zero, a);
+      acc_b = at::vec::fmadd(g, UnsignedQ(y, sb, tb) - UnsignedQ(y, sa, ta), acc_b);
+    }
+    double s_a = HorizontalSum(acc_a), s_b = HorizontalSum(acc_b);
+    for (; i < e; ++i) {
+      grad_x[i] = (x[i] >= 0.0f && x[i] < alpha) ? grad[i] : 0.0f;
+      if (x[i] >= alpha) s_a += grad[i];
+      const float y = std::clamp(x[i], 0.0f, alpha);
+      s_b += static_cast<double>(grad[i]) *
+             (std::nearbyint(y * l.b.scale) * l.b.step - std::nearbyint(y * l.a.scale) * l.a.step);
+    }
+    partials[task * 2] = s_a;
+    partials[task * 2 + 1] = s_b;
+  });
+  const std::vector<double> totals = CombinePartials(partials, 1, n, 2);
+  *grad_alpha = totals[0];
+  *grad_b = totals[1];
+}
+
 }  // namespace
 
 const KernelTable& Table() {
@@ -931,6 +1090,10 @@ const KernelTable& Table() {
       UhlichPow2Forward,
       UhlichPow2Backward,
       SymmetricForward,
+      FracBitsWeightForward,
+      FracBitsWeightBackward,
+      FracBitsActForward,
+      FracBitsActBackward,
   };
   return table;
 }

@@ -135,4 +135,35 @@ at::Tensor UhlichPow2(const at::Tensor& x, const at::Tensor& xmin, const at::Ten
   return y.reshape(x.sizes());
 }
 
+at::Tensor FracBitsWeight(const at::Tensor& w, const at::Tensor& bits) {
+  const at::Tensor w2 = Grouped(w, bits.numel());
+  const at::Tensor b = Column(bits, w2);
+  const at::Tensor full = b.detach() >= kFullPrecisionBits;
+  const at::Tensor bq = at::where(full, at::full_like(b, 8), b);  // any valid bits: the group passes through
+  const at::Tensor lo = bq.detach().floor(), f = bq - lo;           // the gradient reaches b through f
+  const at::Tensor m = w2.detach().abs().amax(1, true).clamp_min(1e-8);
+  auto level = [&](const at::Tensor& k) {
+    const at::Tensor n = at::pow(2.0, k - 1) - 1;
+    const at::Tensor s = m / n;
+    return at::clamp(at::round(w2.detach() * s.reciprocal()), -n - 1, n) * s;
+  };
+  const at::Tensor q = (1 - f) * level(lo) + f * level(lo + 1);
+  return at::where(full, w2, w2 - w2.detach() + q).reshape(w.sizes());
+}
+
+at::Tensor FracBitsActivation(const at::Tensor& x, const at::Tensor& bits, const at::Tensor& alpha) {
+  const at::Tensor a = alpha.reshape({}).to(x.device());
+  const at::Tensor b = bits.reshape({}).to(x.device(), x.scalar_type());
+  const at::Tensor lo = b.detach().floor(), f = b - lo;
+  // PACT's gradient paths (as Pact above): x inside [0, a), a above it.
+  const at::Tensor inside = (x >= 0) & (x < a);
+  const at::Tensor y = at::where(inside, x, at::zeros_like(x)) + at::where(x >= a, a.expand_as(x), at::zeros_like(x));
+  const at::Tensor yd = y.detach(), ad = a.detach();
+  auto level = [&](const at::Tensor& k) {
+    const at::Tensor n = at::pow(2.0, k) - 1;
+    return at::round(yd * (n / ad)) * (ad / n);
+  };
+  return y - yd + (1 - f) * level(lo) + f * level(lo + 1);
+}
+
 }  // namespace mpq::quant::op_chain

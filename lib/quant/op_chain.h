@@ -24,5 +24,8 @@ at::Tensor HwgqActivation(const at::Tensor& x, int64_t bits);
 at::Tensor UhlichUniform(const at::Tensor& x, const at::Tensor& d, const at::Tensor& qmax, bool is_signed);
 at::Tensor UhlichPow2(const at::Tensor& x, const at::Tensor& xmin, const at::Tensor& xmax, bool is_signed,
                       bool with_zero);
+// bits: float, 1 value or w.size(0) values (weights; >= 32 = full precision), 1 value (activations).
+at::Tensor FracBitsWeight(const at::Tensor& w, const at::Tensor& bits);
+at::Tensor FracBitsActivation(const at::Tensor& x, const at::Tensor& bits, const at::Tensor& alpha);
 
 }  // namespace mpq::quant::op_chain

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "lib/quant/dorefa.h"
+#include "lib/quant/fracbits.h"
 #include "lib/quant/hwgq.h"
 #include "lib/quant/lin.h"
 #include "lib/quant/lsq.h"

@@ -92,6 +92,17 @@ std::vector<std::vector<float>> RunAll(const KernelTable& k, int64_t groups, int
   outs.push_back({static_cast<float>(da)});
   k.hwgq_act_forward(xp, 0.538f, 2, n, out.data());
   outs.push_back(out);
+  const std::vector<float> fbits = cycle({2.5f, 4.0f, 32.0f});
+  k.fracbits_weight_forward(xp, fbits.data(), groups, size, out.data(), aux.data());
+  outs.push_back(out);
+  k.fracbits_weight_backward(xp, gp, fbits.data(), aux.data(), groups, size, d1.data());
+  outs.push_back(std::vector<float>(d1.begin(), d1.end()));
+  k.fracbits_act_forward(xp, 2.75f, 0.9f, n, out.data());
+  outs.push_back(out);
+  double fa = 0, fb = 0;
+  k.fracbits_act_backward(xp, gp, 2.75f, 0.9f, n, gx.data(), &fa, &fb);
+  outs.push_back(gx);
+  outs.push_back({static_cast<float>(fa), static_cast<float>(fb)});
   return outs;
 }
 

@@ -71,6 +71,12 @@ TEST_F(OpChainTest, EveryQuantizerAgreesWithItsFusedKernel) {
   ExpectSame([&](auto& t) { return UhlichPow2Quantize(t[0], t[1], t[2], true, true); },
              [&](auto& t) { return op_chain::UhlichPow2(t[0], t[1], t[2], true, true); },
              {w, at::full({1}, 1.0 / 64), at::full({1}, 0.5)});
+  ExpectSame([&](auto& t) { return FracBitsQuantizeWeight(t[0], t[1]); },
+             [&](auto& t) { return op_chain::FracBitsWeight(t[0], t[1]); },
+             {w, at::tensor({2.0f, 2.5f, 3.25f, 4.0f, 32.0f, 5.9f, 7.5f, 8.0f})});
+  ExpectSame([&](auto& t) { return FracBitsQuantizeActivation(t[0], t[1], t[2]); },
+             [&](auto& t) { return op_chain::FracBitsActivation(t[0], t[1], t[2]); },
+             {x, at::full({1}, 2.6), at::full({1}, 0.9)});
 }
 
 }  // namespace
