@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/alloc/allocation.h"
+#include "lib/alloc/trained_state.h"
 #include "lib/cost/cost_model.h"
 #include "lib/models/resnet.h"
 #include "tests/alloc/tiny_net.h"
@@ -134,6 +136,21 @@ TEST(BitPruningTest, ProjectionClampsAndRoundingFreezes) {
   nn::WeightQuantization sym = conv->quantization;
   sym.kind = nn::WeightQuantizer::kSymmetric;
   EXPECT_TRUE(conv->quantized_weight().equal(nn::QuantizeWeight(sym, conv->weight)));
+}
+
+TEST(BitPruningTest, AppliedAllocationsMoveTheBitlengthsAndTrainedStateLeavesThem) {
+  auto net = FracBitsResNet20(nn::Granularity::kPerChannel);
+  const std::vector<FracBitsQuantizer> qs = *FindFracBitsQuantizers(*net, kInput);
+  Allocation a = ReadAllocation(*net);
+  for (GroupBits& g : a.groups) g.bits = g.is_weight ? 3 : 5;
+  ASSERT_TRUE(ApplyAllocation(*net, a).ok());
+  for (const FracBitsQuantizer& q : qs) {
+    EXPECT_TRUE(q.fbits.detach().equal(at::full(q.fbits.sizes(), q.is_weight ? 3.0f : 5.0f))) << q.name;
+  }
+  // Copying a trained network's weights in keeps the bitlengths (quantizer state).
+  auto other = FracBitsResNet20(nn::Granularity::kPerChannel);
+  ASSERT_TRUE(CopyTrainedState(*other, *net).ok());
+  EXPECT_EQ(qs[0].fbits[0].item<float>(), 3.0f);
 }
 
 // A ResNet-20 on synthetic 1-channel data: FP starting model, the allocator's context.

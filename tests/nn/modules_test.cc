@@ -49,7 +49,8 @@ TEST_F(ModulesTest, ThirtyTwoBitsIsTheFloatLayer) {
 
 TEST_F(ModulesTest, EveryWeightQuantizerTrainsItsParameters) {
   for (WeightQuantizer q : {WeightQuantizer::kLin, WeightQuantizer::kDorefa, WeightQuantizer::kLsq,
-                            WeightQuantizer::kHwgq, WeightQuantizer::kUhlich, WeightQuantizer::kSymmetric}) {
+                            WeightQuantizer::kHwgq, WeightQuantizer::kUhlich, WeightQuantizer::kSymmetric,
+                            WeightQuantizer::kFracBits}) {
     SCOPED_TRACE(Name(q));
     QConv2d conv(QConv2dOptions(3, 4, 3).weight_quantizer(q).bits(4));
     if (q == WeightQuantizer::kUhlich) {
@@ -67,7 +68,7 @@ TEST_F(ModulesTest, EveryWeightQuantizerTrainsItsParameters) {
 
 TEST_F(ModulesTest, EveryActivationQuantizerRunsAndTrains) {
   for (ActQuantizer q : {ActQuantizer::kDorefa, ActQuantizer::kPact, ActQuantizer::kLsq, ActQuantizer::kHwgq,
-                         ActQuantizer::kUhlich}) {
+                         ActQuantizer::kUhlich, ActQuantizer::kFracBits}) {
     SCOPED_TRACE(Name(q));
     QAct act(QActOptions(q).bits(q == ActQuantizer::kHwgq ? 2 : 4).alpha_init(2.0));
     const at::Tensor x = (at::randn({8, 16}).relu() * 1.5).set_requires_grad(true);
@@ -82,6 +83,25 @@ TEST_F(ModulesTest, EveryActivationQuantizerRunsAndTrains) {
     EXPECT_TRUE(x.grad().defined());
     for (const auto& p : act->named_parameters()) EXPECT_TRUE(p.value().grad().defined()) << p.key();
   }
+}
+
+// BitPruning's modules: real-valued bits start at the integer bits and quantize exactly
+// as the plain quantizers there; set_bits moves both; 32 passes through.
+TEST_F(ModulesTest, FracBitsModulesStartAtTheirIntegerBits) {
+  QConv2d conv(QConv2dOptions(3, 4, 3).weight_quantizer(WeightQuantizer::kFracBits).bits(3));
+  ASSERT_TRUE(conv->quantization.fbits.defined());
+  EXPECT_TRUE(conv->quantization.fbits.equal(at::full({4}, 3.0f)));
+  EXPECT_TRUE(conv->quantized_weight().equal(quant::SymmetricQuantize(conv->weight, at::full({4}, 3, at::kInt))));
+  QConv2d fp(QConv2dOptions(3, 4, 3).weight_quantizer(WeightQuantizer::kFracBits).bits(32));
+  EXPECT_TRUE(fp->quantized_weight().equal(fp->weight));
+  QAct act(QActOptions(ActQuantizer::kFracBits).bits(4).alpha_init(2.0));
+  const at::Tensor x = at::randn({500}).relu() * 1.5;
+  EXPECT_TRUE(act(x).equal(quant::PactQuantize(x, act->alpha, 4)));
+  act->set_bits(2);
+  EXPECT_EQ(act->fbits.item<float>(), 2.0f);
+  EXPECT_TRUE(act(x).equal(quant::PactQuantize(x, act->alpha, 2)));
+  EXPECT_THROW(QConv2d(QConv2dOptions(3, 4, 3).weight_quantizer(WeightQuantizer::kFracBits).bits(1)), c10::Error);
+  EXPECT_THROW(QAct(QActOptions(ActQuantizer::kFracBits).is_signed(true)), c10::Error);
 }
 
 TEST_F(ModulesTest, SignedInputsNeedASignedQuantizer) {

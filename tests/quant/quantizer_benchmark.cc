@@ -106,6 +106,25 @@ std::vector<QuantizerCase> Cases() {
                    [](const Inputs& in) { return UhlichPow2Quantize(in.x, in.params[0], in.params[1], true, true); },
                    [](const Inputs& in) { return op_chain::UhlichPow2(in.x, in.params[0], in.params[1], true, true); },
                    {}});
+  // BitPruning's learned bitlengths: b = 4.5 interpolates 4 and 5 bits (two levels per element).
+  cases.push_back({"fracbits_w4.5_per_channel", true,
+                   [](const std::vector<int64_t>& s) {
+                     Inputs in{at::randn(s) * 0.1, {}};
+                     in.params.push_back(at::full({s[0]}, 4.5).set_requires_grad(true));
+                     return in;
+                   },
+                   [](const Inputs& in) { return FracBitsQuantizeWeight(in.x, in.params[0]); },
+                   [](const Inputs& in) { return op_chain::FracBitsWeight(in.x, in.params[0]); }, {}});
+  cases.push_back({"fracbits_a3.5", false,
+                   [](const std::vector<int64_t>& s) {
+                     Inputs in{at::randn(s).relu_() * 2, {}};
+                     in.params.push_back(at::full({1}, 3.5).set_requires_grad(true));
+                     in.params.push_back(at::full({1}, 3.0).set_requires_grad(true));
+                     return in;
+                   },
+                   [](const Inputs& in) { return FracBitsQuantizeActivation(in.x, in.params[0], in.params[1]); },
+                   [](const Inputs& in) { return op_chain::FracBitsActivation(in.x, in.params[0], in.params[1]); },
+                   {}});
   auto per_tensor_builtin = [](const Inputs& in, double scale, int64_t b) {
     return at::fake_quantize_per_tensor_affine(in.x, scale, 0, 0, (1 << b) - 1);
   };
