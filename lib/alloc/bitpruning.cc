@@ -252,6 +252,13 @@ void ProjectBits(const std::vector<FracBitsQuantizer>& quantizers, double weight
   }
 }
 
+void ScaleBitsGradients(const std::vector<FracBitsQuantizer>& quantizers) {
+  at::NoGradGuard no_grad;
+  for (const FracBitsQuantizer& q : quantizers) {
+    if (q.fbits.numel() > 1 && q.fbits.grad().defined()) q.fbits.mutable_grad().mul_(static_cast<double>(q.fbits.numel()));
+  }
+}
+
 void RoundAndFreeze(const std::vector<FracBitsQuantizer>& quantizers) {
   at::NoGradGuard no_grad;
   for (const FracBitsQuantizer& q : quantizers) {
@@ -430,7 +437,7 @@ absl::StatusOr<AllocatorResult> BitPruningAllocator::Run(AllocatorContext& ctx) 
   train::Trainer learn(*net, *ctx.train, ctx.validation, to);
   learn.set_arch_parameters(FracBitsParameters(quantizers));
   learn.set_extra_loss([&]() { return o.lambda * penalty(); });
-  learn.set_step_hooks(std::function<void()>(),
+  learn.set_step_hooks([&]() { ScaleBitsGradients(quantizers); },
                        [&]() { ProjectBits(quantizers, o.weight_bits_min, o.act_bits_min, o.bits_max); });
   learn.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
     const int64_t point = s.epoch + 1;

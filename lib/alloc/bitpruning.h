@@ -16,7 +16,8 @@
 // statistics into it, sets every bitlength to initial_bits and each activation clip to
 // a quantile of its input on one calibration batch, then
 //   1. learns: `epochs` epochs of loss = CE + lambda P(b), the bitlengths an
-//      architecture-parameter group (bits_lr, no weight decay), projected into
+//      architecture-parameter group (bits_lr times the quantizer's number of groups,
+//      ScaleBitsGradients; no weight decay), projected into
 //      [bits_min, bits_max] after every step (the modules' bits buffers hold them
 //      rounded, so each epoch's point is the rounded allocation; its note carries the
 //      fractional one);
@@ -105,6 +106,11 @@ class BitPenalty {
 // Clamps every fbits into [lo, hi] (weights: [weight_min, hi]) and sets the bits buffers
 // to their rounded values (no autograd).
 void ProjectBits(const std::vector<FracBitsQuantizer>& quantizers, double weight_min, double act_min, double hi);
+// Multiplies each quantizer's fbits gradient by its number of groups: a per-group
+// learning rate bits_lr x groups, so that one SGD step moves a kernel-wise layer's mean
+// bitlength as far as a layer-wise one's (the penalty gives each of G groups 1/G of the
+// layer's gradient). No autograd; gradients that are undefined stay so.
+void ScaleBitsGradients(const std::vector<FracBitsQuantizer>& quantizers);
 // Rounds every fbits to the nearest integer (half to even), writes the bits buffers and
 // stops the bits' gradients (the network is then an ordinary mixed-precision one).
 void RoundAndFreeze(const std::vector<FracBitsQuantizer>& quantizers);

@@ -106,6 +106,28 @@ TEST(BitPruningTest, BitOpsPenaltyIsTheCostModelsBitOpsAtIntegerBits) {
   }
 }
 
+TEST(BitPruningTest, ScaledGradientsMoveKernelWiseLayersAsFastAsLayerWiseOnes) {
+  auto layer = FracBitsResNet20(nn::Granularity::kPerTensor);
+  auto kernel = FracBitsResNet20(nn::Granularity::kPerChannel);
+  const std::vector<FracBitsQuantizer> ql = *FindFracBitsQuantizers(*layer, kInput);
+  const std::vector<FracBitsQuantizer> qk = *FindFracBitsQuantizers(*kernel, kInput);
+  ASSERT_EQ(ql.size(), qk.size());
+  for (BitCost cost : {BitCost::kBits, BitCost::kMemory}) {
+    SCOPED_TRACE(Name(cost));
+    for (const auto* qs : {&ql, &qk}) {
+      for (const FracBitsQuantizer& q : *qs) q.fbits.mutable_grad() = at::Tensor();
+    }
+    (*BitPenalty::Make(*layer, kInput, ql, cost, 8))().backward();
+    (*BitPenalty::Make(*kernel, kInput, qk, cost, 8))().backward();
+    ScaleBitsGradients(ql);
+    ScaleBitsGradients(qk);
+    // Every channel of a kernel-wise layer gets the gradient of the layer-wise bitlength.
+    for (size_t i = 0; i < ql.size(); ++i) {
+      EXPECT_TRUE(at::allclose(qk[i].fbits.grad(), ql[i].fbits.grad().expand_as(qk[i].fbits), 1e-5, 1e-9)) << ql[i].name;
+    }
+  }
+}
+
 TEST(BitPruningTest, ProjectionClampsAndRoundingFreezes) {
   auto net = FracBitsResNet20(nn::Granularity::kPerChannel);
   const std::vector<FracBitsQuantizer> qs = *FindFracBitsQuantizers(*net, kInput);
