@@ -32,6 +32,26 @@ absl::StatusOr<AllocationPoint> MeasurePoint(AllocatorContext& context, int64_t 
   return p;
 }
 
+absl::Status ReportEpochPoint(AllocatorContext& context, models::Model& model, const train::EpochStats& stats,
+                              const char* phase, std::string note) {
+  const int64_t point = stats.epoch + 1;
+  if (context.on_epoch) {
+    if (absl::Status s = context.on_epoch({phase, point, static_cast<double>(point), stats}); !s.ok()) return s;
+  }
+  AllocationPoint p;
+  p.index = point;
+  p.allocation = ReadAllocation(model);
+  p.val_top1 = stats.val_top1;
+  const bool was_training = model.is_training();
+  model.eval();
+  p.cost = cost::MeasureModelCost(
+               model, [&](const at::Tensor& x) { return model.forward(x); }, context.input_shape)
+               .totals;
+  model.train(was_training);
+  p.note = std::move(note);
+  return context.on_point ? context.on_point(p) : absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<const MethodOptions>> UniformOptions::Parse(const nlohmann::json* options,
                                                                            const MethodContext&) {
   OptionReader r(options, "uniform.");

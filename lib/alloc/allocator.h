@@ -105,4 +105,11 @@ class Allocator {
 // The model's current allocation, validation (and test) accuracy and cost, as a point.
 absl::StatusOr<AllocationPoint> MeasurePoint(AllocatorContext& context, int64_t index, std::string note);
 
+// One epoch of an allocator's own trainer, reported: context.on_epoch (phase `phase`,
+// step and epoch = stats.epoch + 1), then context.on_point with point stats.epoch + 1:
+// the model's allocation and cost, and the epoch's validation accuracy as the trainer
+// measured it (not re-evaluated; no test accuracy). For a Trainer's epoch callback.
+absl::Status ReportEpochPoint(AllocatorContext& context, models::Model& model, const train::EpochStats& stats,
+                              const char* phase, std::string note);
+
 }  // namespace mpq::alloc

@@ -439,27 +439,12 @@ absl::StatusOr<AllocatorResult> BitPruningAllocator::Run(AllocatorContext& ctx) 
   learn.set_extra_loss([&]() { return o.lambda * penalty(); });
   learn.set_step_hooks([&]() { ScaleBitsGradients(quantizers); },
                        [&]() { ProjectBits(quantizers, o.weight_bits_min, o.act_bits_min, o.bits_max); });
-  learn.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
-    const int64_t point = s.epoch + 1;
-    if (ctx.on_epoch) {
-      if (absl::Status st = ctx.on_epoch({names::kPhaseSearch, point, static_cast<double>(point), s}); !st.ok()) {
-        return st;
-      }
-    }
-    AllocationPoint p;
-    p.index = point;
-    p.allocation = ReadAllocation(*net);
-    p.val_top1 = s.val_top1;
-    const bool was_training = net->is_training();
-    net->eval();
-    p.cost = cost::MeasureModelCost(
-                 *net, [&](const at::Tensor& x) { return net->forward(x); }, ctx.input_shape)
-                 .totals;
-    net->train(was_training);
-    p.note = absl::StrFormat(
-        "epoch %d: allocation = the bitlengths rounded; validation at the fractional bits; %s; fractional: %s", point,
-        bits_note(), FractionalSummary(quantizers));
-    return ctx.on_point ? ctx.on_point(p) : absl::OkStatus();
+  learn.set_epoch_callback([&](const train::EpochStats& s) {
+    return ReportEpochPoint(
+        ctx, *net, s, names::kPhaseSearch,
+        absl::StrFormat(
+            "epoch %d: allocation = the bitlengths rounded; validation at the fractional bits; %s; fractional: %s",
+            s.epoch + 1, bits_note(), FractionalSummary(quantizers)));
   });
   absl::StatusOr<train::TrainResult> learned = learn.Run();
   if (!learned.ok()) return learned.status();

@@ -532,26 +532,10 @@ absl::StatusOr<AllocatorResult> UhlichAllocator::Run(AllocatorContext& ctx) {
       });
   trainer.set_selectable(within);
   if (recalibrate) trainer.set_before_validation([&]() { return RecalibrateBatchNorm(*net, *ctx.calibration); });
-  trainer.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
-    const int64_t point = s.epoch + 1;
-    if (ctx.on_epoch) {
-      if (absl::Status st = ctx.on_epoch({names::kPhaseSearch, point, static_cast<double>(point), s}); !st.ok()) {
-        return st;
-      }
-    }
-    AllocationPoint p;
-    p.index = point;
-    p.allocation = ReadAllocation(*net);
-    p.val_top1 = s.val_top1;
-    const bool was_training = net->is_training();
-    net->eval();
-    p.cost = cost::MeasureModelCost(
-                 *net, [&](const at::Tensor& x) { return net->forward(x); }, ctx.input_shape)
-                 .totals;
-    net->train(was_training);
-    p.note = absl::StrFormat("epoch %d: inferred bits; %s; %s", point, memory_note(),
-                             within() ? "within the targets" : "over a target");
-    return ctx.on_point ? ctx.on_point(p) : absl::OkStatus();
+  trainer.set_epoch_callback([&](const train::EpochStats& s) {
+    return ReportEpochPoint(ctx, *net, s, names::kPhaseSearch,
+                            absl::StrFormat("epoch %d: inferred bits; %s; %s", s.epoch + 1, memory_note(),
+                                            within() ? "within the targets" : "over a target"));
   });
   absl::StatusOr<train::TrainResult> trained = trainer.Run();
   if (!trained.ok()) return trained.status();

@@ -239,13 +239,6 @@ TEST(BitPruningTest, LargerLambdaEndsAtFewerBits) {
   EXPECT_LT(mean_bits[1], mean_bits[0] - 1.0) << "lambda 20 should remove more than a bit on average";
 }
 
-std::map<std::string, at::Tensor> State(const torch::nn::Module& m) {
-  std::map<std::string, at::Tensor> s;
-  for (const auto& p : m.named_parameters(true)) s[p.key()] = p.value().detach().clone();
-  for (const auto& b : m.named_buffers(true)) s[b.key()] = b.value().detach().clone();
-  return s;
-}
-
 TEST(BitPruningTest, RunPausedInEachPhaseEqualsUninterruptedRun) {
   BitPruningOptions o;
   o.epochs = 2;
@@ -267,7 +260,7 @@ TEST(BitPruningTest, RunPausedInEachPhaseEqualsUninterruptedRun) {
   r = BitPruningAllocator(o).Run(parts.ctx);  // fine-tuning epoch 2
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_TRUE(r->completed);
-  const auto sa = State(*a->model), sb = State(*r->model);
+  const auto sa = testing::ModuleState(*a->model), sb = testing::ModuleState(*r->model);
   ASSERT_EQ(sa.size(), sb.size());
   for (const auto& [name, t] : sa) EXPECT_TRUE(t.equal(sb.at(name))) << name;
   EXPECT_EQ(a->details_json, r->details_json);

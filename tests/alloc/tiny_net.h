@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,6 +84,15 @@ inline Data MakeData(int64_t n_train = 320, int64_t n_val = 120, int64_t n_calib
   d.val = std::move(*data::DataLoader::Create(*d.val_set, vi, p.eval, lo));
   d.calibration = std::move(*data::DataLoader::Create(*d.train_set, ci, p.eval, lo));
   return d;
+}
+
+// Every parameter and buffer of `m` by name, copied: two runs' networks compare equal
+// when these do.
+inline std::map<std::string, at::Tensor> ModuleState(const torch::nn::Module& m) {
+  std::map<std::string, at::Tensor> s;
+  for (const auto& p : m.named_parameters(true)) s[p.key()] = p.value().detach().clone();
+  for (const auto& b : m.named_buffers(true)) s[b.key()] = b.value().detach().clone();
+  return s;
 }
 
 inline std::string TempDir(const std::string& name) {

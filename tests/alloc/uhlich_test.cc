@@ -324,13 +324,6 @@ TEST(UhlichTest, ConstrainedRunEndsWithinItsMemoryBudget) {
   }
 }
 
-std::map<std::string, at::Tensor> State(const torch::nn::Module& m) {
-  std::map<std::string, at::Tensor> s;
-  for (const auto& p : m.named_parameters(true)) s[p.key()] = p.value().detach().clone();
-  for (const auto& b : m.named_buffers(true)) s[b.key()] = b.value().detach().clone();
-  return s;
-}
-
 TEST(UhlichTest, ResumedRunEqualsUninterruptedRun) {
   UhlichOptions o;
   o.parametrization = UhlichParametrization::kXminXmax;
@@ -350,7 +343,7 @@ TEST(UhlichTest, ResumedRunEqualsUninterruptedRun) {
   absl::StatusOr<AllocatorResult> second = UhlichAllocator(o).Run(parts.ctx);
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE(second->completed);
-  const auto sa = State(*a->model), sb = State(*second->model);
+  const auto sa = testing::ModuleState(*a->model), sb = testing::ModuleState(*second->model);
   ASSERT_EQ(sa.size(), sb.size());
   for (const auto& [name, t] : sa) EXPECT_TRUE(t.equal(sb.at(name))) << name;
   EXPECT_EQ(a->details_json, second->details_json);
