@@ -3,7 +3,7 @@
 // same data (not for another directory's copy that differs, nor for a missing one).
 //
 //   absl::StatusOr<std::string> f = DataFingerprint(*train_set, *test_set, store);
-//   std::string hash = SpecHash(spec, code_version, *f);
+//   std::string hash = SpecHash(spec, code_identity, *f);
 //
 // Each file is read in full and digested (FNV-1a 64) once: the digest is cached in the
 // results database under its absolute path, keyed by size and modification time, so the

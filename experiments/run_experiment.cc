@@ -95,8 +95,9 @@ absl::StatusOr<std::optional<RunSummary>> LookUpCache(Run& run, std::optional<re
   absl::StatusOr<std::optional<results::FinalResult>> r = run.store.GetResult(summary.run);
   if (!r.ok()) return r.status();
   summary.result = *r;
-  absl::PrintF("%s: cached result of run %d (same spec and code %s); --force re-runs it\n", run.spec.name, summary.run,
-               run.options.code_version);
+  absl::PrintF("%s: cached result of run %d (code %s; the same spec, data and result-relevant sources now at %s); "
+               "--force re-runs it\n",
+               run.spec.name, summary.run, (*p)->code_version, run.options.code_version);
   return std::optional<RunSummary>(summary);
 }
 
@@ -131,7 +132,9 @@ absl::Status LockIdentity(Run& run) {
   absl::StatusOr<std::string> fingerprint = DataFingerprint(*run.train_set, *run.test_set, run.store);
   if (!fingerprint.ok()) return fingerprint.status();
   run.fingerprint = *fingerprint;
-  run.hash = SpecHash(run.spec, run.options.code_version, run.fingerprint);
+  const std::string& code =
+      run.options.code_identity.empty() ? run.options.code_version : run.options.code_identity;
+  run.hash = SpecHash(run.spec, code, run.fingerprint);
   // State belongs to one database: its random id names the directory.
   run.state_root = absl::StrCat(run.options.workspace, "/results/checkpoints/", run.store.database_id());
   std::error_code ec;

@@ -29,7 +29,9 @@ struct RunnerOptions {
   // State goes to <workspace>/results/checkpoints/<database id>/run_<id>/ (one run of one
   // database); the identity lock to <workspace>/results/checkpoints/<database id>/<hash>.lock.
   std::string workspace;
-  std::string code_version;   // part of the run identity
+  std::string code_version;   // provenance, stored with the run (git describe)
+  // The run identity's code part (experiments/code_identity.h); empty = code_version.
+  std::string code_identity;
   bool force = false;         // re-run a finished spec
   int threads = 0;            // LibTorch threads; 0 = all cores
   int workers = 1;            // data loader worker threads

@@ -3,7 +3,9 @@
 //   bazel run //experiments:quickstart                     # an experiment() target calls this
 //   bazel run //experiments:run -- --spec=experiments/specs/x.json --epochs=1 --data_dir=/data/cifar10
 //
-// For each spec: the run identity is SpecHash(spec, code version, dataset fingerprint),
+// For each spec: the run identity is SpecHash(spec, code identity, dataset fingerprint),
+// the code identity being a digest of the sources that can change a result
+// (experiments/code_identity.h: a docs or tests commit keeps the cache),
 // locked while it runs. A finished run with the same identity is a cache hit (printed,
 // not re-run) unless --force (a new run from nothing); an unfinished one (killed,
 // failed) resumes from its last checkpoint in results/checkpoints/<database id>/run_<id>/.
@@ -32,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "experiments/code_identity.h"
 #include "experiments/run_experiment.h"
 #include "experiments/spec.h"
 #include "lib/runtime/interrupt.h"
@@ -79,18 +82,6 @@ std::string PapersDir(const char* argv0, const std::string& workspace) {
 }
 
 // The code version a run records: `git describe --always --dirty` of the workspace.
-std::string CodeVersion(const std::string& workspace) {
-  const std::string cmd = absl::StrCat("git -C '", workspace, "' describe --always --dirty 2>/dev/null");
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  out = std::string(absl::StripAsciiWhitespace(out));
-  return out.empty() ? "unknown" : out;
-}
-
 void PrintTable(const std::vector<RunSummary>& rows, const std::string& db) {
   absl::PrintF("\n%-24s %6s %-9s %8s %8s %8s %12s %12s\n", "experiment", "run", "status", "top-1", "B_w,eff", "B_a,eff",
                "BitOps", "weights (B)");
@@ -181,6 +172,7 @@ int main(int argc, char** argv) {
   mpq::experiments::RunnerOptions options;
   options.workspace = workspace;
   options.code_version = mpq::experiments::CodeVersion(workspace);
+  options.code_identity = mpq::experiments::CodeIdentity(workspace);
   options.force = absl::GetFlag(FLAGS_force);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.workers = absl::GetFlag(FLAGS_workers);

@@ -291,11 +291,11 @@ absl::Status CheckPaperRow(const ExperimentSpec& spec, const std::set<std::strin
                                                  dir, "/*.json (", rows.size(), " rows known)"));
 }
 
-std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version, const std::string& data_fingerprint) {
+std::string SpecHash(const ExperimentSpec& spec, const std::string& code_identity, const std::string& data_fingerprint) {
   Json j = ToJson(spec);
   j.erase("data_dir");  // where the data lives is not its identity; its fingerprint is
   runtime::Fnv1a64 h;
-  h.Add(j.dump()).Add("\n").Add(code_version);
+  h.Add(j.dump()).Add("\n").Add(code_identity);
   // Appended only when given, so hashes of runs without a fingerprint stay as they were.
   if (!data_fingerprint.empty()) h.Add("\ndata ").Add(data_fingerprint);
   return h.Hex();

@@ -5,7 +5,7 @@
 //   absl::StatusOr<ExperimentSpec> spec = ParseSpec(json_text, "experiments/quickstart_fp32.json");
 //   // unknown keys and bad values are errors that name the file, the key and what is valid
 //   const alloc::ImpqOptions& impq = spec->options<alloc::ImpqOptions>();   // method = "impq"
-//   std::string hash = SpecHash(*spec, code_version);                       // run identity
+//   std::string hash = SpecHash(*spec, code_identity);                      // run identity
 //
 // JSON shape: the keys below at the top level, and the method's own options as an
 // object named after it, e.g. {"name": "x", "method": "impq", "weight_bits": 4,
@@ -83,9 +83,9 @@ absl::StatusOr<std::set<std::string>> ReadPaperRows(const std::string& dir);
 // A spec's paper_row must be one of `rows` ("" is always fine).
 absl::Status CheckPaperRow(const ExperimentSpec& spec, const std::set<std::string>& rows, const std::string& dir);
 
-// The run identity: the spec (without data_dir), the code version and, when given, the
+// The run identity: the spec (without data_dir), the code identity (code_identity.h) and, when given, the
 // fingerprint of the dataset files (experiments/data_fingerprint.h).
-std::string SpecHash(const ExperimentSpec& spec, const std::string& code_version,
+std::string SpecHash(const ExperimentSpec& spec, const std::string& code_identity,
                      const std::string& data_fingerprint = "");
 
 }  // namespace mpq::experiments
