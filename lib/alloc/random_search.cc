@@ -42,6 +42,7 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> RandomSearchOptions::Parse(
   o->budget = r.OneOf("budget", Name(o->budget), {"bitops", "weight_size"}) == "bitops" ? BudgetMetric::kBitOps
                                                                                           : BudgetMetric::kWeightSize;
   o->budget_fraction = r.Number("budget_fraction", o->budget_fraction, {0, 1, true, false});
+  o->budget_bits = r.Integer("budget_bits", o->budget_bits, 0, 16);
   o->weight_candidates = r.BitList("weight_candidates", o->weight_candidates, /*allow_empty=*/false);
   o->act_candidates = r.BitList("act_candidates", o->act_candidates, /*allow_empty=*/true);
   o->seed = run.seed;
@@ -67,8 +68,18 @@ Json RandomSearchOptions::ToJson() const {
               {"finetune_lr", finetune_lr},
               {"budget", Name(budget)},
               {"budget_fraction", budget_fraction},
+              {"budget_bits", budget_bits},
               {"weight_candidates", absl::StrJoin(weight_candidates, ",")},
               {"act_candidates", absl::StrJoin(act_candidates, ",")}};
+}
+
+double BudgetOf(const Allocation& start, const std::vector<cost::LayerCost>& layers, const RandomSearchOptions& o) {
+  if (o.budget_bits == 0) return o.budget_fraction * CostOf(layers, start, o.budget);
+  Allocation uniform = start;
+  for (GroupBits& g : uniform.groups) {
+    if (g.bits != nn::kFullPrecision) g.bits = o.budget_bits;
+  }
+  return CostOf(layers, uniform, o.budget);
 }
 
 absl::StatusOr<Allocation> SampleAllocation(const Allocation& start, const std::vector<cost::LayerCost>& layers,
@@ -145,8 +156,7 @@ absl::StatusOr<AllocatorResult> RandomSearchAllocator::Run(AllocatorContext& ctx
   model.eval();
   const cost::CostReport start_cost = cost::MeasureModelCost(
       model, [&](const at::Tensor& x) { return model.forward(x); }, ctx.input_shape);
-  const double budget = o.budget_fraction * (o.budget == BudgetMetric::kBitOps ? start_cost.totals.bitops
-                                                                               : start_cost.totals.weight_bytes);
+  const double budget = BudgetOf(start, start_cost.layers, o);
   std::vector<at::Tensor> best_state;  // in memory when there is no state directory
   for (int64_t k = state["done"].get<int64_t>() + 1; k <= o.samples; ++k) {
     train::RestoreState(model, start_state);

@@ -11,7 +11,8 @@
 // every quantized weight group (and, with act_candidates, every quantizing activation
 // group) draws a bit-width uniformly from the candidates; while the allocation's cost
 // (BitOps or weight bytes, computed from the recorded layer geometry) is above the
-// budget = budget_fraction x the starting model's cost, one group drawn at random among
+// budget = budget_fraction x the starting model's cost (or, with budget_bits, the cost
+// of every quantized group at budget_bits), one group drawn at random among
 // those above the smallest candidate moves down one candidate. The sampled network
 // starts from the starting model's weights, is fine-tuned `finetune_epochs` at
 // `finetune_lr` and reported as point k. The sample with the best validation top-1 is
@@ -38,18 +39,26 @@ struct RandomSearchOptions : public MethodOptions {
   double finetune_lr = 0.01;                       // default 0.01
   BudgetMetric budget = BudgetMetric::kBitOps;     // default BitOps
   double budget_fraction = 0.5;                    // of the starting model's cost; default 0.5
+  // When > 0, the budget is instead the cost of the starting model with every quantized
+  // group (weights and activations) at these bits: a uniform allocation's BitOps or
+  // size, e.g. a leaderboard's budget; default 0.
+  int64_t budget_bits = 0;
   std::vector<int64_t> weight_candidates = {1, 2, 3, 4, 5, 6, 7, 8};  // default 1..8
   std::vector<int64_t> act_candidates;             // empty (default): activations keep their bits
   uint64_t seed = 1;                               // the run's seed
 
   // The spec's "random" object: keys samples, finetune_epochs, finetune_lr, budget
-  // (bitops | weight_size), budget_fraction, weight_candidates ("1,2,4"),
+  // (bitops | weight_size), budget_fraction, budget_bits, weight_candidates ("1,2,4"),
   // act_candidates ("" = keep).
   static absl::StatusOr<std::shared_ptr<const MethodOptions>> Parse(const nlohmann::json* options,
                                                                      const MethodContext& run);
   nlohmann::json ToJson() const override;
   int64_t EpochBudget(int64_t spec_epochs) const override { return spec_epochs + samples * finetune_epochs; }
 };
+
+// The budget of a run from `start`: budget_fraction x its cost, or with budget_bits the
+// cost of `start` with every quantized group at budget_bits.
+double BudgetOf(const Allocation& start, const std::vector<cost::LayerCost>& layers, const RandomSearchOptions& options);
 
 // One random allocation of `model`'s groups under the budget (see above); an error when
 // even every group at its smallest candidate is over the budget.

@@ -216,6 +216,14 @@ at::Tensor MemoryPenalty::ActivationKb(const std::vector<at::Tensor>& bits) cons
   return all.index_select(0, all.detach().argmax().reshape({1})).reshape({});
 }
 
+UniformTargets TargetsAtBits(const std::vector<UhlichQuantizer>& quantizers, const MemoryPenalty& memory,
+                             int64_t bits) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> uniform;
+  for (const UhlichQuantizer& q : quantizers) uniform.push_back(at::full(q.bits.sizes(), static_cast<double>(bits)));
+  return {memory.WeightKb(uniform).item<double>(), memory.ActivationKb(uniform).item<double>()};
+}
+
 at::Tensor MemoryPenalty::Loss(const std::vector<at::Tensor>& bits, double lambda_w, double weight_kb,
                                double lambda_a, double act_kb) const {
   at::Tensor loss = at::zeros({});
@@ -355,6 +363,7 @@ absl::StatusOr<std::shared_ptr<const MethodOptions>> UhlichOptions::Parse(const 
   o->quantize_activations = r.Bool("quantize_activations", o->quantize_activations);
   o->weight_kb = r.Number("weight_kb", o->weight_kb, Range::NonNegative());
   o->act_kb = r.Number("act_kb", o->act_kb, Range::NonNegative());
+  o->budget_bits = r.Integer("budget_bits", o->budget_bits, 0, 16);
   o->act_memory = r.OneOf("act_memory", "max", {"max", "sum"}) == "sum" ? ActMemory::kSum : ActMemory::kMax;
   o->lambda_w = r.Number("lambda_w", o->lambda_w, Range::NonNegative());
   o->lambda_a = r.Number("lambda_a", o->lambda_a, Range::NonNegative());
@@ -410,6 +419,7 @@ Json UhlichOptions::ToJson() const {
               {"quantize_activations", quantize_activations},
               {"weight_kb", weight_kb},
               {"act_kb", act_kb},
+              {"budget_bits", budget_bits},
               {"act_memory", act_memory == ActMemory::kSum ? "sum" : "max"},
               {"lambda_w", lambda_w},
               {"lambda_a", lambda_a},
@@ -448,7 +458,7 @@ models::QuantConfig UhlichOptions::Quant() const {
 // ------------------------------------------------------------------ the method
 
 absl::StatusOr<AllocatorResult> UhlichAllocator::Run(AllocatorContext& ctx) {
-  const UhlichOptions& o = options_;
+  UhlichOptions o = options_;  // budget_bits fills the targets below
   if (ctx.model == nullptr || ctx.train == nullptr || !ctx.make_model_with) {
     return absl::InvalidArgumentError(
         "uhlich: the context needs the trained starting model, a training loader and make_model_with");
@@ -481,6 +491,12 @@ absl::StatusOr<AllocatorResult> UhlichAllocator::Run(AllocatorContext& ctx) {
     if (absl::Status s = RecalibrateBatchNorm(*net, *ctx.calibration); !s.ok()) return s;
   }
   const MemoryPenalty memory(quantizers, o.act_memory);
+  if (o.budget_bits > 0) {
+    at::NoGradGuard no_grad;
+    const UniformTargets t = TargetsAtBits(quantizers, memory, o.budget_bits);
+    if (o.weight_kb == 0) o.weight_kb = t.weight_kb;
+    if (o.act_kb == 0 && o.quantize_activations) o.act_kb = t.act_kb;
+  }
   const bool constrained = o.weight_kb > 0 || o.act_kb > 0;
   auto within = [&]() {
     at::NoGradGuard no_grad;

@@ -121,6 +121,13 @@ class MemoryPenalty {
   ActMemory act_memory_;
 };
 
+// The memory targets of the network at `bits` everywhere (UhlichOptions::budget_bits):
+// MemoryPenalty's WeightKb and ActivationKb with every group's bits set to `bits`.
+struct UniformTargets {
+  double weight_kb = 0, act_kb = 0;
+};
+UniformTargets TargetsAtBits(const std::vector<UhlichQuantizer>& quantizers, const MemoryPenalty& memory, int64_t bits);
+
 // [1]'s clip_quant_grads: d.grad and xmax.grad clipped to [-d, d] (delta_xmax), xmin.grad
 // and xmax.grad to [-xmin, xmin] (xmin_xmax), elementwise; b_xmax untouched.
 void ClipGradients(const std::vector<UhlichQuantizer>& quantizers);
@@ -144,6 +151,10 @@ struct UhlichOptions : public MethodOptions {
   bool quantize_activations = true;
   double weight_kb = 0;              // T_w; 0 = unconstrained
   double act_kb = 0;                 // T_a; 0 = unconstrained
+  // When > 0, the targets left at 0 become the memory of this network with every group at
+  // these bits, counted as the authors count it (weights with biases; activations as
+  // act_memory): a uniform allocation's budget, e.g. a leaderboard's; default 0.
+  int64_t budget_bits = 0;
   ActMemory act_memory = ActMemory::kMax;
   double lambda_w = 0.1, lambda_a = 0.1;
   int64_t weight_bits = 4, act_bits = 4;  // initial bits
@@ -162,7 +173,7 @@ struct UhlichOptions : public MethodOptions {
   double bn_recalibration_fraction = 0;
 
   // The spec's "uhlich" object: keys parametrization (delta_xmax | b_xmax | xmin_xmax),
-  // granularity, quantize_activations, weight_kb, act_kb, act_memory (max | sum),
+  // granularity, quantize_activations, weight_kb, act_kb, budget_bits, act_memory (max | sum),
   // lambda_w, lambda_a, weight_bits, act_bits, weight_bits_min/max, act_bits_min/max,
   // act_step, epochs, milestones ("80,120"), lr, optimizer (sgd | adam), momentum,
   // weight_decay, bn_recalibration_fraction.

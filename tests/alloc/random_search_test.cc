@@ -85,6 +85,40 @@ TEST(RandomSearchTest, SamplesRespectTheBudgetAndFollowTheSeed) {
   EXPECT_NE(none.status().message().find("raise budget_fraction"), std::string::npos) << none.status();
 }
 
+// budget_bits: the budget is what a uniform network at those bits measures; fractions of
+// the start stay as they were.
+TEST(RandomSearchTest, BudgetBitsIsTheCostOfTheUniformNetworkAtThoseBits) {
+  at::manual_seed(4);
+  std::shared_ptr<TinyNet> net_ptr = FourBitNet();
+  TinyNet& net = *net_ptr;
+  const cost::CostReport start = Measure(net);
+  const Allocation from = ReadAllocation(net);
+  for (BudgetMetric metric : {BudgetMetric::kBitOps, BudgetMetric::kWeightSize}) {
+    RandomSearchOptions o = Options();
+    o.budget = metric;
+    const double full = metric == BudgetMetric::kBitOps ? start.totals.bitops : start.totals.weight_bytes;
+    EXPECT_DOUBLE_EQ(BudgetOf(from, start.layers, o), 0.5 * full);
+    o.budget_bits = 2;
+    Allocation two = from;
+    for (GroupBits& g : two.groups) {
+      if (g.bits != nn::kFullPrecision) g.bits = 2;
+    }
+    ASSERT_TRUE(ApplyAllocation(net, two).ok());
+    const cost::CostTotals t = Measure(net).totals;
+    ASSERT_TRUE(ApplyAllocation(net, from).ok());
+    const double expected = metric == BudgetMetric::kBitOps ? t.bitops : t.weight_bytes;
+    EXPECT_DOUBLE_EQ(BudgetOf(from, start.layers, o), expected);
+    // From a W4A4 start: weights alone halve; BitOps fall to between a quarter (every
+    // factor halved) and a half (the image input keeps its 8 bits).
+    if (metric == BudgetMetric::kWeightSize) {
+      EXPECT_NEAR(expected / full, 0.5, 0.05);
+    } else {
+      EXPECT_GT(expected / full, 0.25);
+      EXPECT_LT(expected / full, 0.5);
+    }
+  }
+}
+
 TEST(RandomSearchTest, KeepsTheBestSampleOnValidationAndResumes) {
   at::manual_seed(3);
   std::shared_ptr<TinyNet> net = FourBitNet();

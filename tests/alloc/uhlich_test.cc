@@ -230,6 +230,13 @@ TEST(UhlichTest, ResNet20MemoryIsCountedAsTheAuthorsCountIt) {
     EXPECT_NEAR(max.WeightKb().item<double>(), 268346.0 * 4 / 8192, 1e-3) << nn::Name(p);
     EXPECT_NEAR(max.ActivationKb().item<double>(), 8.0, 1e-6) << nn::Name(p);
     EXPECT_NEAR(sum.ActivationKb().item<double>(), 92.0, 1e-6) << nn::Name(p);
+    // budget_bits: the targets of the same network at 4 and at 2 bits everywhere.
+    for (int64_t b : {4, 2}) {
+      const UniformTargets tm = TargetsAtBits(*qs, max, b), ts = TargetsAtBits(*qs, sum, b);
+      EXPECT_NEAR(tm.weight_kb, 268346.0 * b / 8192, 1e-3) << nn::Name(p) << " " << b;
+      EXPECT_NEAR(tm.act_kb, 2.0 * b, 1e-6) << nn::Name(p) << " " << b;
+      EXPECT_NEAR(ts.act_kb, 23.0 * b, 1e-6) << nn::Name(p) << " " << b;
+    }
     // The cost model counts the same (from the bits buffers RefreshBits wrote).
     net->eval();
     const cost::CostTotals t =
