@@ -21,6 +21,10 @@ absl::StatusOr<std::unique_ptr<DataLoader>> DataLoader::Create(const Dataset& da
                                                    " must be >= 0 and prefetch_batches ", options.prefetch_batches,
                                                    " > 0"));
   }
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " loader: shard_index ", options.shard_index,
+                                                   " must be in [0, shard_count ", options.shard_count, ")"));
+  }
   for (int64_t i : indices) {
     if (i < 0 || i >= dataset.size()) {
       return absl::OutOfRangeError(
@@ -84,8 +88,11 @@ void DataLoader::StartEpoch(int64_t epoch) {
 }
 
 absl::StatusOr<Batch> DataLoader::MakeBatch(int64_t batch_index, int64_t epoch) const {
-  const int64_t begin = batch_index * options_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
+  const int64_t global_begin = batch_index * options_.batch_size;
+  const int64_t global_end = std::min<int64_t>(global_begin + options_.batch_size, static_cast<int64_t>(order_.size()));
+  const int64_t global_n = global_end - global_begin;
+  const int64_t begin = global_begin + global_n * options_.shard_index / options_.shard_count;
+  const int64_t end = global_begin + global_n * (options_.shard_index + 1) / options_.shard_count;
   const int64_t n = end - begin;
   const int64_t example_floats = channels_ * height_ * width_;
   Batch batch;
@@ -168,7 +175,9 @@ absl::StatusOr<bool> DataLoader::Next(Batch* batch) {
     lock.unlock();
     work_cv_.notify_all();  // room for one more prefetched batch
     if (!result.ok()) return result.status();
-    if (result->labels.size(0) == 0) continue;  // every example of this batch was skipped
+    // Every example of this batch was skipped: the next one (one shard of several returns
+    // it, empty, to keep in step with the others).
+    if (result->labels.size(0) == 0 && options_.shard_count == 1) continue;
     *batch = std::move(*result);
     return true;
   }

@@ -64,6 +64,14 @@ struct LoaderOptions {
   int num_workers = 1;          // decoding threads; 0 = on the caller's thread; default 1
   int prefetch_batches = 4;     // batches prepared ahead of the consumer; default 4
   BadExamplePolicy on_bad_example = BadExamplePolicy::kFail;
+  // Data-parallel sharding (lib/dist): every shard walks the same global batches (same
+  // order, same per-example augmentation seeds) and keeps its contiguous share of each:
+  // examples [begin + n s / S, begin + n (s + 1) / S) of a global batch of n. The shards'
+  // batches together are exactly the one-process batch. A shard's batch may then be
+  // empty (n < S, or every example of its share skipped): it is returned, not skipped,
+  // so that every shard takes the same number of steps. Default: one shard.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 class DataLoader {

@@ -12,6 +12,7 @@ PACKAGES=(
   g++                    # C++17 compiler
   pkg-config             # absl link lines (third_party/system_libs.bzl)
   libtorch-dev           # LibTorch 1.13.1, CPU
+  libgloo-dev            # Gloo headers for c10d::ProcessGroupGloo (libtorch links libgloo0)
   libopenblas0-pthread   # fast BLAS behind libblas.so.3 (torch otherwise uses reference BLAS)
   libsleef-dev           # sleef.h: ATen's AVX2 at::vec headers include it (lib/quant kernels)
   libabsl-dev            # absl::Status, flags, strings

@@ -12,6 +12,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+namespace mpq::dist {
+class DataParallel;  // lib/dist/data_parallel.h
+}  // namespace mpq::dist
+
 namespace mpq::train {
 
 enum class Optimizer { kSgd, kAdam };
@@ -43,6 +47,21 @@ struct TrainOptions {
   double arch_weight_decay = 1e-4;        // default 1e-4
   bool alternate_arch = false;            // false: one step updates both; true: even steps the
                                           // weights only, odd steps the architecture only
+  // Data-parallel training (lib/dist/data_parallel.h; not owned; nullptr = one process,
+  // the default). Every trainer made from a copy of these options (an allocator's from
+  // AllocatorContext::training) takes part.
+  // The training loader must be this rank's shard (LoaderOptions::shard_index/count) of
+  // the global batch. Then: rank 0's parameters and buffers are broadcast before the
+  // first step; gradients are averaged over the global batch after backward (before
+  // after_backward, so clipping sees the averaged gradient); divergence and SIGTERM /
+  // SIGINT are decided over all ranks at every step (one rank stopping stops all);
+  // epoch statistics are over the global batch; every rank validates on the whole
+  // validation loader (identical weights, identical numbers); only rank 0 prints and
+  // writes checkpoints, while every rank resumes from checkpoint_dir (a directory all
+  // ranks see). The epoch callback runs on every rank: a caller that stores metrics
+  // stores them on rank 0 only. BatchNorm statistics are per rank, as in PyTorch's DDP
+  // without SyncBatchNorm.
+  dist::DataParallel* data_parallel = nullptr;
 };
 
 const char* Name(Optimizer o);

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/dist/data_parallel.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/train/state.h"
 
@@ -179,7 +180,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   const std::string last_path = o.checkpoint_dir.empty() ? "" : o.checkpoint_dir + "/last.pt";
   const std::string best_path = o.checkpoint_dir.empty() ? "" : o.checkpoint_dir + "/best.pt";
   std::error_code ec;
-  if (!o.checkpoint_dir.empty()) {
+  if (!o.checkpoint_dir.empty() && (o.data_parallel == nullptr || o.data_parallel->rank() == 0)) {
     std::filesystem::create_directories(o.checkpoint_dir, ec);
     if (ec) return absl::PermissionDeniedError(absl::StrCat("trainer: cannot create ", o.checkpoint_dir, ": ", ec.message()));
   }
@@ -217,10 +218,24 @@ absl::StatusOr<TrainResult> Trainer::Run() {
                                               " (a different network or build? delete it to restart): ",
                                               e.what_without_backtrace()));
     }
-    if (o.progress) absl::PrintF("resuming after epoch %d from %s\n", result.history.size(), last_path);
+    if (o.progress && (o.data_parallel == nullptr || o.data_parallel->rank() == 0)) {
+      absl::PrintF("resuming after epoch %d from %s\n", result.history.size(), last_path);
+    }
   }
 
-  const bool tty = o.progress && isatty(fileno(stdout));
+  dist::DataParallel* const dp = o.data_parallel;
+  const bool writer = dp == nullptr || dp->rank() == 0;  // prints and writes checkpoints
+  const bool progress = o.progress && writer;
+  std::vector<at::Tensor> trained;  // what the optimizer steps: the gradients to average
+  for (const auto& group : optimizer->param_groups()) {
+    for (const at::Tensor& p : group.params()) trained.push_back(p);
+  }
+  if (dp != nullptr) {
+    std::vector<at::Tensor> state = trained;
+    for (const at::Tensor& b : model_.buffers()) state.push_back(b);
+    if (absl::Status s = dp->Broadcast(state); !s.ok()) return s;
+  }
+  const bool tty = progress && isatty(fileno(stdout));
   const int64_t loader_steps = train_.num_batches();
   const int64_t steps = o.max_steps_per_epoch > 0 ? std::min(o.max_steps_per_epoch, loader_steps) : loader_steps;
   const auto run_start = Clock::now();
@@ -236,10 +251,8 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     int64_t correct = 0, seen = 0;
     data::Batch batch;
     for (int64_t step = 0; step < steps; ++step) {
-      if (absl::Status s = runtime::CheckInterrupt(absl::StrFormat("training epoch %d, step %d", epoch + 1, step));
-          !s.ok()) {
-        return s;
-      }
+      const std::string where = absl::StrFormat("training epoch %d, step %d", epoch + 1, step);
+      if (absl::Status s = runtime::CheckInterrupt(where); !s.ok() && dp == nullptr) return s;
       absl::StatusOr<bool> more = train_.Next(&batch);
       if (!more.ok()) return more.status();
       if (!*more) break;
@@ -252,26 +265,48 @@ absl::StatusOr<TrainResult> Trainer::Run() {
         SetLearningRate(*optimizer, lr, arch_lr);
       }
       optimizer->zero_grad();
-      const at::Tensor logits = model_.forward(batch.images);
-      const at::Tensor ce = at::cross_entropy_loss(logits, batch.labels);
-      at::Tensor loss = ce;
-      if (extra_loss_) loss = loss + extra_loss_();
-      const double loss_value = loss.item<double>();
+      const int64_t n = batch.labels.size(0);  // 0 only for a data-parallel shard
+      at::Tensor logits, loss;
+      double loss_value = 0, ce_value = 0;
+      if (n > 0) {
+        logits = model_.forward(batch.images);
+        const at::Tensor ce = at::cross_entropy_loss(logits, batch.labels);
+        loss = ce;
+        if (extra_loss_) loss = loss + extra_loss_();
+        loss_value = loss.item<double>();
+        ce_value = extra_loss_ ? ce.item<double>() : loss_value;
+      }
       // Divergence is the task loss exploding (or anything non-finite): a penalty term
       // may legitimately start large (Uhlich et al.'s memory penalty far from its target).
-      const double ce_value = extra_loss_ ? ce.item<double>() : loss_value;
-      if (!std::isfinite(loss_value) || ce_value > o.divergence_loss) {
+      const bool diverged = n > 0 && (!std::isfinite(loss_value) || ce_value > o.divergence_loss);
+      bool others_diverged = false;
+      if (dp != nullptr) {  // every rank stops at the same step, or none does
+        absl::StatusOr<std::vector<double>> flags =
+            dp->SumOverRanks({runtime::InterruptSignal() != 0 ? 1.0 : 0.0, diverged ? 1.0 : 0.0});
+        if (!flags.ok()) return flags.status();
+        if ((*flags)[0] > 0) {
+          if (absl::Status s = runtime::CheckInterrupt(where); !s.ok()) return s;
+          return absl::CancelledError(absl::StrCat("trainer: another rank was interrupted during ", where));
+        }
+        others_diverged = (*flags)[1] > 0 && !diverged;
+      }
+      if (diverged || others_diverged) {
         return absl::FailedPreconditionError(absl::StrFormat(
-            "trainer: diverged at epoch %d, step %d: loss %g, cross-entropy %g (limit %g); the last good checkpoint "
+            "trainer: %s at epoch %d, step %d: loss %g, cross-entropy %g (limit %g); the last good checkpoint "
             "is %s",
-            epoch, step, loss_value, ce_value, o.divergence_loss,
+            diverged ? "diverged" : "another rank diverged", epoch, step, loss_value, ce_value, o.divergence_loss,
             last_path.empty() ? "(none: no checkpoint_dir)" : last_path));
       }
-      loss.backward();
+      if (n > 0) loss.backward();
+      if (dp != nullptr) {
+        absl::StatusOr<int64_t> global = dp->AverageGradients(trained, n);
+        if (!global.ok()) return global.status();
+        if (*global == 0) continue;  // no rank had an example (every one skipped as bad)
+      }
       if (after_backward_) after_backward_();
       optimizer->step();
       if (after_step_) after_step_();
-      const int64_t n = batch.labels.size(0);
+      if (n == 0) continue;
       loss_sum += loss_value * n;
       correct += logits.detach().argmax(1).eq(batch.labels).sum().item<int64_t>();
       seen += n;
@@ -284,6 +319,14 @@ absl::StatusOr<TrainResult> Trainer::Run() {
                      step + 1, steps, loss_sum / seen, 100.0 * correct / seen, rate, Duration(remaining_images / rate));
         std::fflush(stdout);
       }
+    }
+    if (dp != nullptr) {  // the global batch's statistics
+      absl::StatusOr<std::vector<double>> sums =
+          dp->SumOverRanks({loss_sum, static_cast<double>(correct), static_cast<double>(seen)});
+      if (!sums.ok()) return sums.status();
+      loss_sum = (*sums)[0];
+      correct = static_cast<int64_t>(std::llround((*sums)[1]));
+      seen = static_cast<int64_t>(std::llround((*sums)[2]));
     }
     if (seen == 0) return absl::InvalidArgumentError("trainer: the training loader produced no examples");
 
@@ -321,7 +364,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
         return absl::Status(s.code(), absl::StrCat("trainer: epoch ", epoch + 1, ": ", s.message()));
       }
     }
-    if (!o.checkpoint_dir.empty()) {
+    if (!o.checkpoint_dir.empty() && writer) {
       if (improved) {
         torch::serialize::OutputArchive best;
         model_.save(best);
@@ -338,7 +381,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
       if (absl::Status s = SaveArchive(archive, last_path); !s.ok()) return s;
     }
-    if (o.progress) {
+    if (progress) {
       absl::PrintF("%sepoch %d/%d: train loss %.4f acc %.2f%%, val loss %.4f top-1 %.2f%% top-5 %.2f%%, lr %.3g, "
                    "%.0f img/s, %.1f s%s\n",
                    tty ? "\r" : "", epoch + 1, o.epochs, stats.train_loss, stats.train_top1, stats.val_loss,

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 
 #include "datasets/synthetic.h"
@@ -89,6 +91,51 @@ TEST(DataLoaderTest, BatchesAreBitIdenticalForAnyWorkerCount) {
       EXPECT_TRUE(runs[r][b].images.equal(runs[0][b].images)) << "run " << r << " batch " << b;
     }
   }
+}
+
+// Data-parallel shards: together, each global batch exactly, bit for bit (the same
+// augmentation per example); every shard the same number of batches, empty ones kept.
+TEST(DataLoaderTest, ShardsPartitionEveryBatchBitIdentically) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(37);
+  LoaderOptions o;
+  o.batch_size = 8;  // the last global batch has 5 examples: 1, 1, 1, 2 per shard of 4
+  o.shuffle = true;
+  o.seed = 9;
+  const std::vector<Batch> whole = Epoch(*MakeLoader(*ds, Iota(37), o), 3);
+  for (int count : {2, 3, 4, 6}) {
+    std::vector<std::vector<Batch>> shards;
+    for (int s = 0; s < count; ++s) {
+      LoaderOptions so = o;
+      so.shard_index = s;
+      so.shard_count = count;
+      so.num_workers = s % 2;  // threaded or not: the same batches
+      shards.push_back(Epoch(*MakeLoader(*ds, Iota(37), so), 3));
+      ASSERT_EQ(shards.back().size(), whole.size()) << "shard " << s << " of " << count;
+    }
+    for (size_t b = 0; b < whole.size(); ++b) {
+      std::vector<int64_t> indices;
+      std::vector<at::Tensor> images, labels;
+      for (int s = 0; s < count; ++s) {
+        const Batch& part = shards[s][b];
+        indices.insert(indices.end(), part.indices.begin(), part.indices.end());
+        images.push_back(part.images);
+        labels.push_back(part.labels);
+      }
+      EXPECT_EQ(indices, whole[b].indices) << count << " shards, batch " << b;
+      EXPECT_TRUE(at::cat(images).equal(whole[b].images)) << count << " shards, batch " << b;
+      EXPECT_TRUE(at::cat(labels).equal(whole[b].labels)) << count << " shards, batch " << b;
+    }
+  }
+  // 6 shards of the last batch of 5: one of them is empty, and is returned as such.
+  LoaderOptions so = o;
+  so.shard_count = 6;
+  so.shard_index = 0;
+  EXPECT_EQ(Epoch(*MakeLoader(*ds, Iota(37), so), 3).back().labels.size(0), 0);
+  // Bad shard options name the problem.
+  so.shard_index = 6;
+  absl::StatusOr<std::unique_ptr<DataLoader>> bad = DataLoader::Create(*ds, Iota(37), FashionMnistPipelines(32).train, so);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("shard_index 6"));
 }
 
 TEST(DataLoaderTest, EpochsReshuffleAndRepeatAnEpochExactly) {
