@@ -14,8 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "datasets/loader.h"
 #include "datasets/random.h"
 #include "datasets/registry.h"
@@ -23,6 +26,7 @@
 #include "lib/alloc/allocator.h"
 #include "lib/alloc/metric_names.h"
 #include "lib/cost/cost_model.h"
+#include "lib/dist/data_parallel.h"
 #include "lib/models/registry.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/train/trainer.h"
@@ -72,12 +76,18 @@ struct Run {
   std::shared_ptr<models::Model> model;
   train::TrainResult trained;
 
+  dist::DataParallel* dp() const { return options.data_parallel; }
+  // Writes the store, the lock, the state directory and the output: one process, or rank 0.
+  bool writer() const { return dp() == nullptr || dp()->rank() == 0; }
+
   std::vector<int64_t> InputShape() const {
     return {1, model_options.in_channels, spec.image_size, spec.image_size};
   }
   train::TrainOptions Training() const {
     train::TrainOptions o = spec.Training();
     o.threads = options.threads;
+    o.data_parallel = options.data_parallel;
+    o.progress = writer();
     return o;
   }
 };
@@ -135,6 +145,7 @@ absl::Status LockIdentity(Run& run) {
   const std::string& code =
       run.options.code_identity.empty() ? run.options.code_version : run.options.code_identity;
   run.hash = SpecHash(run.spec, code, run.fingerprint);
+  if (!run.writer()) return absl::OkStatus();  // rank 0 holds the lock and names the state directory
   // State belongs to one database: its random id names the directory.
   run.state_root = absl::StrCat(run.options.workspace, "/results/checkpoints/", run.store.database_id());
   std::error_code ec;
@@ -215,6 +226,10 @@ absl::Status MakeLoaders(Run& run) {
   lo.shuffle = true;
   lo.seed = seed;
   lo.num_workers = run.options.workers;
+  if (run.dp() != nullptr) {  // this rank's share of every global batch
+    lo.shard_index = run.dp()->rank();
+    lo.shard_count = run.dp()->world_size();
+  }
   absl::StatusOr<std::unique_ptr<data::DataLoader>> train =
       data::DataLoader::Create(*run.train_set, run.train_indices, pipelines.train, lo);
   if (!train.ok()) return train.status();
@@ -280,6 +295,7 @@ absl::Status TrainStartingModel(Run& run) {
   to.checkpoint_dir = run.checkpoint_dir;
   train::Trainer trainer(*run.model, *run.train, run.validation.get(), to);
   trainer.set_epoch_callback([&](const train::EpochStats& s) -> absl::Status {
+    if (!run.writer()) return absl::OkStatus();
     const int64_t step = (s.epoch + 1) * run.train->num_batches();
     const double epoch = s.epoch + 1.0;
     absl::Status st = run.store.AddMetrics(run.id, {{step, epoch, names::kTrainLoss, s.train_loss},
@@ -333,6 +349,7 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
                                       {step, at, names::PointMetric(names::kMemoryActKbMax), p.cost.memory_act_kb_max},
                                       {step, at, names::PointMetric(names::kMemoryActKbSum), p.cost.memory_act_kb_sum}};
     if (p.test_top1 >= 0) m.push_back({step, at, names::PointMetric(names::kTestTop1), p.test_top1});
+    if (!run.writer()) return absl::OkStatus();
     // Stored (idempotently: a replayed point overwrites itself) before it is printed.
     if (absl::Status st = run.store.AddMetrics(run.id, m); !st.ok()) return st;
     if (absl::Status st = run.store.AddAllocation(run.id, p.index, p.allocation.groups); !st.ok()) return st;
@@ -340,6 +357,7 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
     return absl::OkStatus();
   };
   ctx.on_epoch = [&](const alloc::TrainingProgress& p) {
+    if (!run.writer()) return absl::OkStatus();
     return run.store.AddMetrics(
         run.id, {{p.step, p.epoch, names::PhaseMetric(p.phase, names::kTrainLoss), p.stats.train_loss},
                  {p.step, p.epoch, names::PhaseMetric(p.phase, names::kValTop1), p.stats.val_top1},
@@ -348,6 +366,7 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
   ctx.on_metrics = [&](int64_t point, const std::vector<std::pair<std::string, double>>& values) -> absl::Status {
     std::vector<results::Metric> m;
     for (const auto& [name, value] : values) m.push_back({point, static_cast<double>(point), name, value});
+    if (!run.writer()) return absl::OkStatus();
     return run.store.AddMetrics(run.id, m);
   };
   ctx.make_model = [&]() -> std::shared_ptr<models::Model> {
@@ -415,25 +434,70 @@ absl::StatusOr<results::FinalResult> Evaluate(Run& run, const alloc::AllocatorRe
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::ResultStore& store,
                                          const RunnerOptions& options, RunError* error) {
   Run run(spec, store, options);
-  // Before the run row exists an exception is this call's error; after, the run's.
-  try {
-    if (absl::Status s = LoadData(run, error); !s.ok()) return s;
-    if (absl::Status s = LockIdentity(run); !s.ok()) return s;
-    std::optional<results::RunRecord> previous;
-    absl::StatusOr<std::optional<RunSummary>> cached = LookUpCache(run, &previous);
-    if (!cached.ok()) return cached.status();
-    if (cached->has_value()) return **cached;
-    if (absl::Status s = OpenRun(run, previous); !s.ok()) return s;
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat(spec.name, ": ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(spec.name, ": ", e.what()));
+  if (run.dp() != nullptr && spec.method->name != std::string("uniform")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        spec.name, ": data-parallel runs (world size ", run.dp()->world_size(), ") support method uniform so far; ",
+        spec.method->name, "'s sensitivity passes and state files are not rank-aware yet (docs/distributed.md)"));
   }
+  // Before the run row exists an exception is this call's error; after, the run's.
+  absl::StatusOr<std::optional<RunSummary>> opened = [&]() -> absl::StatusOr<std::optional<RunSummary>> {
+    try {
+      if (absl::Status s = LoadData(run, error); !s.ok()) return s;
+      if (absl::Status s = LockIdentity(run); !s.ok()) return s;
+      if (!run.writer()) return std::optional<RunSummary>();  // rank 0 decides below
+      std::optional<results::RunRecord> previous;
+      absl::StatusOr<std::optional<RunSummary>> cached = LookUpCache(run, &previous);
+      if (!cached.ok() || cached->has_value()) return cached;
+      if (absl::Status s = OpenRun(run, previous); !s.ok()) return s;
+      return std::optional<RunSummary>();
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat(spec.name, ": ", e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat(spec.name, ": ", e.what()));
+    }
+  }();
+  if (run.dp() != nullptr) {
+    // Rank 0's decision, to every rank: "error MESSAGE", "cached ID" or "run ID DIR".
+    static int64_t calls = 0;  // the same sequence of specs on every rank
+    std::string decision;
+    if (run.writer()) {
+      decision = !opened.ok()              ? absl::StrCat("error ", opened.status().message())
+                 : opened->has_value()     ? absl::StrCat("cached ", (*opened)->run)
+                                           : absl::StrCat("run ", run.id, " ", run.checkpoint_dir);
+    }
+    absl::StatusOr<std::string> shared =
+        run.dp()->ShareFromRankZero(absl::StrCat("decision/", calls++, "/", spec.name), decision);
+    if (!shared.ok()) return shared.status();
+    if (!run.writer()) {
+      if (!opened.ok()) return opened.status();
+      if (absl::StartsWith(*shared, "error ")) {
+        return absl::AbortedError(absl::StrCat(spec.name, ": rank 0: ", shared->substr(6)));
+      }
+      std::vector<std::string> words = absl::StrSplit(*shared, absl::MaxSplits(' ', 2));
+      if (words.size() < 2 || !absl::SimpleAtoi(words[1], &run.id)) {
+        return absl::InternalError(absl::StrCat(spec.name, ": rank 0's decision '", *shared, "' is malformed"));
+      }
+      if (words[0] == "cached") {
+        RunSummary summary;
+        summary.name = spec.name;
+        summary.run = run.id;
+        summary.status = "cached";
+        return summary;
+      }
+      if (words.size() != 3) {
+        return absl::InternalError(absl::StrCat(spec.name, ": rank 0's decision '", *shared, "' is malformed"));
+      }
+      run.checkpoint_dir = words[2];
+    }
+  }
+  if (!opened.ok()) return opened.status();
+  if (opened->has_value()) return **opened;
 
   auto fail = [&](const absl::Status& s) -> absl::StatusOr<RunSummary> {
     // A stop requested by SIGTERM / SIGINT (lib/runtime/interrupt.h) is not a failure.
     const bool interrupted = absl::IsCancelled(s) && runtime::InterruptSignal() != 0;
     const results::RunStatus status = interrupted ? results::RunStatus::kInterrupted : results::RunStatus::kFailed;
+    if (!run.writer()) return s;
     if (absl::Status m = store.MarkRun(run.id, status, std::string(s.message())); !m.ok()) {
       absl::FPrintF(stderr, "run %d: cannot mark it %s: %s\n", run.id, results::RunStatusName(status), m.message());
     }
@@ -460,13 +524,16 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
   } catch (const std::exception& e) {
     return fail(absl::InternalError(absl::StrCat(spec.name, ": ", e.what())));
   }
-  if (absl::Status s = store.FinishRun(run.id, *result); !s.ok()) return fail(s);
+  if (run.writer()) {
+    if (absl::Status s = store.FinishRun(run.id, *result); !s.ok()) return fail(s);
+  }
 
   RunSummary summary;
   summary.name = spec.name;
   summary.run = run.id;
   summary.status = "finished";
   summary.result = *result;
+  if (!run.writer()) return summary;
   if (spec.method->trains_starting_model && allocated->points <= 1) {
     absl::PrintF("%s: run %d finished: test top-1 %.2f%% (model chosen at epoch %d by validation top-1 %.2f%%)\n",
                  spec.name, run.id, *result->test_top1, run.trained.best_epoch + 1, run.trained.best_val_top1);

@@ -23,6 +23,10 @@
 #include "experiments/spec.h"
 #include "results/store.h"
 
+namespace mpq::dist {
+class DataParallel;
+}  // namespace mpq::dist
+
 namespace mpq::experiments {
 
 struct RunnerOptions {
@@ -32,6 +36,13 @@ struct RunnerOptions {
   std::string code_version;   // provenance, stored with the run (git describe)
   // The run identity's code part (experiments/code_identity.h); empty = code_version.
   std::string code_identity;
+  // Data-parallel (lib/dist/data_parallel.h; not owned; nullptr = one process). Rank 0
+  // runs as usual and alone writes the store, checkpoints and output; the other ranks
+  // take rank 0's decisions (cached, resumed or new; its run id and state directory)
+  // through the rendezvous store, train their shard of every batch, and write nothing.
+  // Methods: uniform only so far (the others' sensitivity passes and state files are not
+  // yet rank-aware; docs/distributed.md).
+  dist::DataParallel* data_parallel = nullptr;
   bool force = false;         // re-run a finished spec
   int threads = 0;            // LibTorch threads; 0 = all cores
   int workers = 1;            // data loader worker threads

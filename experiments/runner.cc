@@ -15,6 +15,9 @@
 // run at its next training step or Hutchinson iteration, stores it as interrupted
 // (resumable) and starts no other. Exit status: 0 all finished, 1 a run failed, 2 data
 // missing or bad arguments, 128 + the signal when interrupted (143 for SIGTERM).
+// Data-parallel when the environment names a group (RANK/WORLD_SIZE/MASTER_ADDR/PORT or
+// Slurm's SLURM_PROCID/SLURM_NTASKS): every rank runs this with the same specs; rank 0
+// writes the store and prints (docs/distributed.md).
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +40,7 @@
 #include "experiments/code_identity.h"
 #include "experiments/run_experiment.h"
 #include "experiments/spec.h"
+#include "lib/dist/data_parallel.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/runtime/malloc_tuning.h"
 #include "results/store.h"
@@ -162,8 +166,43 @@ int main(int argc, char** argv) {
     }
     specs.push_back(*spec);
   }
+  // Data-parallel when the environment says so (RANK / WORLD_SIZE or Slurm's; see
+  // lib/dist/data_parallel.h): rank 0 writes the database; the others open a scratch one
+  // of their own that nothing reads, and print nothing but errors.
+  absl::StatusOr<mpq::dist::DistEnv> env = mpq::dist::DistEnvFromEnvironment();
+  if (!env.ok()) {
+    absl::FPrintF(stderr, "run: %s\n", env.status().message());
+    return 2;
+  }
+  std::unique_ptr<mpq::dist::DataParallel> data_parallel;
+  std::string scratch;
+  if (env->world_size > 1) {
+    absl::StatusOr<std::unique_ptr<mpq::dist::DataParallel>> dp = mpq::dist::DataParallel::Connect(*env);
+    if (!dp.ok()) {
+      absl::FPrintF(stderr, "run: %s\n", dp.status().message());
+      return 2;
+    }
+    data_parallel = std::move(*dp);
+    if (env->rank > 0) {
+      std::string dir = (std::filesystem::temp_directory_path() / "mpqbench_rank_XXXXXX").string();
+      if (mkdtemp(dir.data()) == nullptr) {
+        absl::FPrintF(stderr, "run: rank %d: cannot create a scratch directory\n", env->rank);
+        return 2;
+      }
+      scratch = dir;
+      if (std::freopen("/dev/null", "w", stdout) == nullptr) return 2;  // rank 0 speaks for the group
+    }
+  }
   std::string db = absl::GetFlag(FLAGS_db);
   if (db.empty()) db = workspace + "/results/mpqbench.db";
+  if (!scratch.empty()) db = scratch + "/scratch.db";
+  struct RemoveScratch {
+    std::string dir;
+    ~RemoveScratch() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } remove_scratch{scratch};
   absl::StatusOr<std::unique_ptr<mpq::results::ResultStore>> store = mpq::results::ResultStore::Open(db);
   if (!store.ok()) {
     absl::FPrintF(stderr, "run: %s\n", store.status().message());
@@ -173,6 +212,7 @@ int main(int argc, char** argv) {
   options.workspace = workspace;
   options.code_version = mpq::experiments::CodeVersion(workspace);
   options.code_identity = mpq::experiments::CodeIdentity(workspace);
+  options.data_parallel = data_parallel.get();
   options.force = absl::GetFlag(FLAGS_force);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.workers = absl::GetFlag(FLAGS_workers);

@@ -212,6 +212,28 @@ absl::StatusOr<std::vector<double>> DataParallel::SumOverRanks(const std::vector
   return out;
 }
 
+absl::StatusOr<std::string> DataParallel::ShareFromRankZero(const std::string& key, const std::string& value) {
+  std::string out = value;
+  const std::string what = "sharing " + key;
+  absl::Status s = Guard(what.c_str(), [&] {
+    const std::string k = "mpq/" + key;
+    // Rank 0 hosts the store: it returns only once every rank has read the value (each
+    // acknowledges under its own key), so it may exit right after.
+    if (rank_ == 0) {
+      impl_->store->set(k, std::vector<uint8_t>(value.begin(), value.end()));
+      std::vector<std::string> acks;
+      for (int r = 1; r < world_size_; ++r) acks.push_back(absl::StrCat(k, "/read/", r));
+      if (!acks.empty()) impl_->store->wait(acks);
+    } else {
+      const std::vector<uint8_t> v = impl_->store->get(k);
+      out.assign(v.begin(), v.end());
+      impl_->store->set(absl::StrCat(k, "/read/", rank_), std::vector<uint8_t>{1});
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status DataParallel::Barrier() {
   return Guard("barrier", [&] { impl_->group->barrier()->wait(); });
 }

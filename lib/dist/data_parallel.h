@@ -72,6 +72,10 @@ class DataParallel {
   absl::StatusOr<std::vector<double>> SumOverRanks(const std::vector<double>& values);
   // Waits for every rank.
   absl::Status Barrier();
+  // Rank 0's `value` under `key` (a key used once), through the rendezvous store: rank 0
+  // sets it and returns once every other rank has read it; they wait for it (up to the
+  // timeout).
+  absl::StatusOr<std::string> ShareFromRankZero(const std::string& key, const std::string& value);
 
  private:
   struct Impl;

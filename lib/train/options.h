@@ -59,8 +59,9 @@ struct TrainOptions {
   // validation loader (identical weights, identical numbers); only rank 0 prints and
   // writes checkpoints, while every rank resumes from checkpoint_dir (a directory all
   // ranks see). The epoch callback runs on every rank: a caller that stores metrics
-  // stores them on rank 0 only. BatchNorm statistics are per rank, as in PyTorch's DDP
-  // without SyncBatchNorm.
+  // stores them on rank 0 only. BatchNorm normalises each rank's batch with its own
+  // statistics (PyTorch's DDP without SyncBatchNorm); the running statistics are rank
+  // 0's, broadcast before every validation (DDP's broadcast_buffers).
   dist::DataParallel* data_parallel = nullptr;
 };
 

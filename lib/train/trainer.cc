@@ -337,6 +337,13 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     stats.train_top1 = 100.0 * correct / seen;
     stats.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     stats.images_per_second = seen / std::max(stats.seconds, 1e-9);
+    if (dp != nullptr) {
+      // Buffers (BatchNorm's running statistics) from rank 0, as DDP's broadcast_buffers
+      // does: every rank validates, selects and checkpoints the same network.
+      std::vector<at::Tensor> buffers;
+      for (const at::Tensor& b : model_.buffers()) buffers.push_back(b);
+      if (absl::Status s = dp->Broadcast(buffers); !s.ok()) return s;
+    }
     if (before_validation_) {
       if (absl::Status s = before_validation_(); !s.ok()) return s;
     }
