@@ -75,10 +75,11 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
   doc.Paragraph(absl::StrFormat(
       "%s on %s; seeds %s; %d epochs per run. Per budget and method: test top-1 over the finished seeds as mean "
       "± sample standard deviation and its 95%% Student-t interval; the achieved BitOps and weight size (means); "
-      "the epochs the method accounts for and the wall-clock from creation to finish (mean). Δ is the mean "
+      "the epochs the method accounts for (with its sensitivity pass converted to epochs: example passes over the "
+      "training split) and the wall-clock from creation to finish (mean). Δ is the mean "
       "difference to %s over the seeds where both finished, with a two-sided paired t-test; **yes** = p < 0.05. "
       "The budget is what the %s runs at it achieved (their largest BitOps and weight size); a run above either "
-      "is marked **over budget**, one whose method spends another number of epochs than %d is marked "
+      "is marked **over budget**, one whose method spends more epochs than %d, or a whole epoch less, is marked "
       "**epochs**. Not-yet-run seeds are counted, not guessed.",
       model, dataset, absl::StrJoin(seeds, ", "), epochs, baseline, baseline, epochs));
 
@@ -112,8 +113,9 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
     for (const std::string& method : methods) {
       std::vector<double> top1, bitops, bytes, wall, mine, theirs;
       std::vector<std::string> ids;
-      std::set<int64_t> spent;
+      std::set<std::string> spent;
       int total = 0, over = 0;
+      bool spent_other = false;
       for (const Entry& e : entries) {
         if (e.method != method || e.budget != budget) continue;
         ++total;
@@ -122,7 +124,12 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
         if (e.run->bitops) bitops.push_back(*e.run->bitops);
         if (e.run->weight_bytes) bytes.push_back(*e.run->weight_bytes);
         wall.push_back(e.run->wall_s / 60);
-        spent.insert(e.run->epochs);
+        spent.insert(e.run->sensitivity_epochs > 0
+                         ? absl::StrFormat("%d + %.2f sensitivity", e.run->epochs, e.run->sensitivity_epochs)
+                         : absl::StrCat(e.run->epochs));
+        // Every run spends the board's epochs: more is flagged, and so is a whole epoch less.
+        const double total_epochs = e.run->epochs + e.run->sensitivity_epochs;
+        if (total_epochs > epochs + 1e-9 || total_epochs <= epochs - 1) spent_other = true;
         ids.push_back(absl::StrCat(e.run->id));
         const double tol = 1e-9;
         if ((budget_bitops && e.run->bitops && *e.run->bitops > *budget_bitops * (1 + tol)) ||
@@ -140,11 +147,8 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
       };
       std::vector<std::string> marks;
       if (over > 0) marks.push_back(absl::StrFormat("**over budget** (%d of %d)", over, static_cast<int>(top1.size())));
-      std::vector<std::string> spent_text;
-      for (int64_t x : spent) {
-        spent_text.push_back(absl::StrCat(x));
-        if (x != epochs) marks.push_back("**epochs**");
-      }
+      const std::vector<std::string> spent_text(spent.begin(), spent.end());
+      if (spent_other) marks.push_back("**epochs**");
       std::string delta = "-", p = "-", significant = "-";
       if (method == baseline) {
         delta = "(baseline)";

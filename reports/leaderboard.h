@@ -25,6 +25,7 @@ struct BoardRun {
   std::optional<double> bitops, weight_bytes;
   int64_t epochs = 0;  // the method's epoch budget (MethodOptions::EpochBudget)
   double wall_s = 0;   // finished_at - created_at
+  double sensitivity_epochs = 0;  // its sensitivity pass in epochs (names::kDetailsSensitivityEpochs)
 };
 
 // Appends the section for `board` (the contents of <name>.board.json; `source` names it

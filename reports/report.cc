@@ -215,6 +215,15 @@ absl::Status LeaderboardsSection(ReportData& d, const ReportInputs& in, Document
     b.bitops = r.result->bitops;
     b.weight_bytes = r.result->weight_bytes;
     b.epochs = r.EpochBudget();
+    if (!r.result->extra_json.empty()) {
+      const Json extra = Json::parse(r.result->extra_json, nullptr, /*allow_exceptions=*/false);
+      if (extra.is_object() && extra.contains(names::kExtraAllocatorDetails) && extra[names::kExtraAllocatorDetails].is_object()) {
+        const Json& d = extra[names::kExtraAllocatorDetails];
+        if (d.contains(names::kDetailsSensitivityEpochs) && d[names::kDetailsSensitivityEpochs].is_number()) {
+          b.sensitivity_epochs = d[names::kDetailsSensitivityEpochs].get<double>();
+        }
+      }
+    }
     b.wall_s = r.record.finished_at.value_or(r.record.created_at) - r.record.created_at;
     return b;
   };

@@ -525,6 +525,20 @@ absl::StatusOr<AllocatorResult> HawqAllocator::Run(AllocatorContext& ctx) {
   details["traces"] = TraceStateToJson(traces);
   details["trace_cache"] = trace_cache;  // null: no cache; else its key and whether this run reused it
   details["selected_epoch"] = trained->best_epoch + 1;
+  {
+    // The trace pass at its cost, cached or not (the traces are part of the method): per
+    // iteration one first-order pass with create_graph over the calibration examples, and
+    // one second-order backward per layer still estimating (per_layer) or one in all (joint).
+    int64_t outer = 0, layer_iterations = 0;
+    for (const LayerTrace& t : traces.layers) {
+      outer = std::max(outer, t.iterations);
+      layer_iterations += t.iterations;
+    }
+    const double passes = static_cast<double>(ctx.calibration->num_examples()) *
+                          static_cast<double>(outer + (o.trace_products == TraceProducts::kJoint ? outer : layer_iterations));
+    details["sensitivity_example_passes"] = passes;
+    details[names::kDetailsSensitivityEpochs] = passes / static_cast<double>(ctx.train->num_examples());
+  }
   result.stop_reason = absl::StrFormat("ILP (%s, %s) then %d fine-tuning epochs; epoch %d kept",
                                        program.optimal ? "optimal" : "time limit", bits_note(), o.finetune_epochs,
                                        trained->best_epoch + 1);

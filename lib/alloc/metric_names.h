@@ -88,5 +88,10 @@ inline constexpr char kExtraFinalPoint[] = "final_point";
 inline constexpr char kExtraPoints[] = "points";
 inline constexpr char kExtraAllocatorDetails[] = "allocator_details";
 inline constexpr char kDetailsStopReason[] = "stop_reason";  // inside allocator_details
+// The cost of a method's sensitivity pass in training epochs (inside allocator_details):
+// example passes (one forward + backward, or one extra second-order backward, of one
+// example) over the training split's size. HAWQ-V3's Hutchinson traces record it; the
+// leaderboard adds it to the method's epochs.
+inline constexpr char kDetailsSensitivityEpochs[] = "sensitivity_epochs";
 
 }  // namespace mpq::alloc::names

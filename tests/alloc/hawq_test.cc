@@ -258,6 +258,12 @@ TEST(HawqTest, RunsEndToEndAndResumesAfterAKill) {
   EXPECT_EQ(details["program"]["layers"].front()["bits"], 8);  // the first convolution
   EXPECT_EQ(details["program"]["layers"].back()["bits"], 8);   // the classifier
   EXPECT_TRUE(details["program"]["optimal"].get<bool>());
+  // The trace pass at its cost: 4 iterations of one first-order pass and 20 per-layer
+  // second-order backward passes over the calibration examples.
+  const double passes = static_cast<double>(ctx.calibration->num_examples()) * (4 + 20 * 4);
+  EXPECT_DOUBLE_EQ(details["sensitivity_example_passes"].get<double>(), passes);
+  EXPECT_DOUBLE_EQ(details[names::kDetailsSensitivityEpochs].get<double>(),
+                   passes / static_cast<double>(ctx.train->num_examples()));
 }
 
 TEST(HawqTest, RunsWithTheSameTrainedNetworkShareOneTracePass) {

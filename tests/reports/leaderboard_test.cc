@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <tuple>
 
 #include "absl/strings/str_format.h"
 #include "reports/stats.h"
@@ -86,6 +87,33 @@ TEST(LeaderboardTest, FlagsAndMissingSeeds) {
   EXPECT_THAT(md, HasSubstr("| 12 |"));
   // Paired over the two seeds both finished: 91 - 90, 91 - 91.
   EXPECT_THAT(md, HasSubstr("| +0.50 (n = 2) |"));
+}
+
+// A sensitivity pass counts: 8 epochs + 3.00 of traces spends the board's 11 (no flag);
+// 11 + 0.5 spends more, 9 + 0.5 a whole epoch less (both flagged).
+TEST(LeaderboardTest, SensitivityPassesCountAsEpochs) {
+  for (const auto& [epochs, sensitivity, flagged] :
+       std::vector<std::tuple<int64_t, double, bool>>{{8, 3.0, false}, {11, 0.5, true}, {9, 0.5, true}}) {
+    std::map<std::string, BoardRun> runs = Runs();
+    for (auto& [name, run] : runs) {
+      if (name.find("_other_w2a2_") != std::string::npos) {
+        run.epochs = epochs;
+        run.sensitivity_epochs = sensitivity;
+      }
+    }
+    Document doc;
+    ASSERT_TRUE(LeaderboardSection(Board(), "b.board.json", [&](const std::string& name) -> std::optional<BoardRun> {
+      auto it = runs.find(name);
+      return it == runs.end() ? std::nullopt : std::optional<BoardRun>(it->second);
+    }, doc).ok());
+    const std::string md = doc.ToMarkdown();
+    const std::string cell = absl::StrFormat("| %d + %.2f sensitivity |", epochs, sensitivity);
+    const size_t row = md.find("| other (runs 3, 7, 10) |");
+    ASSERT_NE(row, std::string::npos) << md;
+    const std::string line = md.substr(row, md.find('\n', row) - row);
+    EXPECT_THAT(line, HasSubstr(cell)) << line;
+    EXPECT_EQ(line.find("**epochs**") != std::string::npos, flagged) << line;
+  }
 }
 
 TEST(LeaderboardTest, ParetoPlotWithErrorBars) {
