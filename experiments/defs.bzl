@@ -5,7 +5,8 @@
     experiment_group(name = "quickstart", experiments = [":quickstart_fp32", ":quickstart_w4a4"])
 
 `bazel run //experiments:<name> -- [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force]`
-runs it through //experiments:run. The keyword arguments are the keys of
+runs it through //experiments:run; `-- --executor=slurm` submits it to Slurm instead
+(experiments/slurm.sh, docs/scale.md). The keyword arguments are the keys of
 experiments/spec.h (ExperimentSpec); a method's options are a dict named after it
 (`impq = dict(...)`, keys in the method's header under lib/alloc). An unknown key or
 bad value fails when the target runs, with the list of valid ones. `<name>_spec` is
@@ -25,34 +26,84 @@ def _merge(name, base, spec):
     merged["name"] = name
     return merged
 
+# experiment(slurm = dict(...)): what one Slurm job of the experiment asks for under
+# --executor=slurm (docs/scale.md). Not part of the spec: resources never change a result.
+_SLURM_KEYS = {
+    "cpus": ("int", "--cpus-per-task=%s"),
+    "gpus": ("int", None),  # --gres=gpu:N, or --gpus-per-task=N with tasks > 1
+    "mem": ("string", "--mem=%s"),
+    "time": ("string", "--time=%s"),
+    "tasks": ("int", "--ntasks=%s"),
+}
+
+def _sbatch_options(name, slurm):
+    """slurm = dict(cpus, gpus, mem, time, tasks) as sbatch options, one per line."""
+    lines = []
+    for key in sorted(slurm.keys()):
+        if key not in _SLURM_KEYS:
+            fail("experiment %s: unknown slurm key '%s'; valid: %s" % (name, key, ", ".join(sorted(_SLURM_KEYS.keys()))))
+        kind, pattern = _SLURM_KEYS[key]
+        value = slurm[key]
+        if type(value) != kind:
+            fail("experiment %s: slurm %s = %r: expected a %s" % (name, key, value, kind))
+        if kind == "int" and value < (0 if key == "gpus" else 1):
+            fail("experiment %s: slurm %s = %d: expected at least %d" % (name, key, value, 0 if key == "gpus" else 1))
+        if kind == "string" and (value == "" or " " in value or "'" in value):
+            fail("experiment %s: slurm %s = %r: expected one word, e.g. 32G or 2-00:00:00" % (name, key, value))
+        if key == "gpus":
+            if value > 0:
+                lines.append(("--gpus-per-task=%d" if slurm.get("tasks", 1) > 1 else "--gres=gpu:%d") % value)
+        else:
+            lines.append(pattern % value)
+    return lines
+
+def _split_slurm(merged):
+    """(the spec without its slurm key, the slurm dict)."""
+    spec = dict(merged)
+    slurm = spec.pop("slurm", None) or {}
+    if type(slurm) != "dict":
+        fail("experiment %s: slurm = %r: expected a dict(cpus, gpus, mem, time, tasks)" % (merged["name"], slurm))
+    return spec, slurm
+
 def experiment(name, base = None, **spec):
     """base: a dict of shared settings (BUILD files cannot splat **kwargs); spec overrides it.
 
     A dict value (a method's options) is merged key by key into the base's dict of the
-    same name, so a row can change one option of a shared setting.
+    same name, so a row can change one option of a shared setting. `slurm = dict(cpus = 8,
+    gpus = 1, mem = "32G", time = "1-00:00:00", tasks = 1)` (any of them) is what its job
+    asks for under --executor=slurm; it is kept out of the spec (and so of the run identity).
     """
-    spec_json = json.encode(_merge(name, base, spec))
+    merged, slurm = _split_slurm(_merge(name, base, spec))
+    spec_json = json.encode(merged)
     native.genrule(
         name = name + "_spec",
         outs = [name + ".json"],
         cmd = "cat > $@ <<'MPQ_SPEC_EOF'\n" + spec_json + "\nMPQ_SPEC_EOF",
     )
+    native.genrule(
+        name = name + "_slurm",
+        outs = [name + ".slurm"],
+        cmd = "cat > $@ <<'MPQ_SLURM_EOF'\n" + "\n".join(_sbatch_options(name, slurm)) + "\nMPQ_SLURM_EOF",
+    )
+    _runner_binary(name, [":" + name + "_spec"], [":" + name + "_slurm"])
+
+# The executors' files every experiment target carries (run_specs.sh's first four arguments).
+_EXECUTOR_DATA = ["//experiments:run", "//results:query", "//experiments:slurm.sh", "//experiments:slurm_task.sh"]
+_EXECUTOR_ARGS = ["$(location //experiments:run)", "$(location //results:query)",
+                  "$(location //experiments:slurm.sh)", "$(location //experiments:slurm_task.sh)"]
+
+def _runner_binary(name, specs, slurm_files):
     native.sh_binary(
         name = name,
         srcs = ["//experiments:run_specs.sh"],
-        data = ["//experiments:run", ":" + name + "_spec"],
-        args = ["$(location //experiments:run)", "$(location :" + name + "_spec)"],
+        data = _EXECUTOR_DATA + specs + slurm_files,
+        args = _EXECUTOR_ARGS + ["$(location " + s + ")" for s in specs],
     )
 
 def experiment_group(name, experiments):
-    """Runs several experiment() targets in one process and prints one summary table."""
-    specs = [e + "_spec" for e in experiments]
-    native.sh_binary(
-        name = name,
-        srcs = ["//experiments:run_specs.sh"],
-        data = ["//experiments:run"] + specs,
-        args = ["$(location //experiments:run)"] + ["$(location " + s + ")" for s in specs],
-    )
+    """Runs several experiment() targets in one process and prints one summary table
+    (or, with --executor=slurm, one Slurm job each)."""
+    _runner_binary(name, [e + "_spec" for e in experiments], [e + "_slurm" for e in experiments])
 
 def paper_table(name, paper, table, dataset, experiments):
     """Groups experiment targets into one table of a paper, for the report and the nightly.
@@ -108,7 +159,7 @@ def leaderboard(name, base, budgets, methods, seeds, epochs, baseline = "uniform
                 spec = dict(per_budget[budget])
                 spec["seed"] = seed
                 experiment(name = target, base = base, **spec)
-                entries.append({"method": method, "budget": budget, "seed": seed, "spec": _merge(target, base, spec)})
+                entries.append({"method": method, "budget": budget, "seed": seed, "spec": _split_slurm(_merge(target, base, spec))[0]})
     board = {"name": name, "epochs": epochs, "baseline": baseline, "budgets": budgets, "seeds": seeds, "entries": entries}
     native.genrule(
         name = name + "_board",

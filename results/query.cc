@@ -5,6 +5,7 @@
 //   bazel run //results:query -- export --out=results/published/snapshot.json   # finished runs (snapshot.h)
 //   bazel run //results:query -- import results/published/snapshot.json        # idempotent
 //   bazel run //results:query -- merge shard1.db shard2.db --into=results/mpqbench.db  # idempotent
+//   bazel run //results:query -- merge results/mpqbench.db --into=x.db --names=exp_a --finished_only
 //   bazel run //results:query -- export --csv --table=results --out=/tmp/results.csv
 //   bazel run //results:query -- --db=/path/other.db runs
 //
@@ -37,6 +38,8 @@ ABSL_FLAG(bool, csv, false, "export: one table as CSV instead of the snapshot of
 ABSL_FLAG(std::string, table, "results", "export --csv: runs, results, metrics, allocations or checkpoints.");
 ABSL_FLAG(std::string, out, "", "export: output file; default standard output.");
 ABSL_FLAG(std::string, into, "", "merge: the database the shards are folded into; default --db's.");
+ABSL_FLAG(std::vector<std::string>, names, {}, "merge: only runs of these experiments (comma-separated); default all.");
+ABSL_FLAG(bool, finished_only, false, "merge: only finished runs (as import of a snapshot).");
 
 namespace mpq::results {
 namespace {
@@ -150,7 +153,10 @@ absl::Status Merge(ResultStore& into, const std::vector<std::string>& shards) {
     }
     absl::StatusOr<std::unique_ptr<ResultStore>> shard = ResultStore::OpenReadOnly(UserPath(f));
     if (!shard.ok()) return shard.status();
-    absl::StatusOr<SnapshotImport> m = MergeDatabase(into, **shard);
+    MergeFilter filter;
+    filter.names = absl::GetFlag(FLAGS_names);
+    filter.finished_only = absl::GetFlag(FLAGS_finished_only);
+    absl::StatusOr<SnapshotImport> m = MergeDatabase(into, **shard, filter);
     if (!m.ok()) return m.status();
     absl::PrintF("%s: %d runs added, %d updated, %d already in %s\n", UserPath(f), m->inserted, m->updated,
                  m->already_present, into.path());
@@ -188,7 +194,7 @@ absl::Status ExportCsv(ResultStore& store) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "query [--db=PATH] runs | show <run id> | export [--out=FILE] | export --csv [--table=T] [--out=FILE] | "
-      "import SNAPSHOT... | merge SHARD... [--into=DB]");
+      "import SNAPSHOT... | merge SHARD... [--into=DB] [--names=A,B] [--finished_only]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());

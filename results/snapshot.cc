@@ -332,11 +332,13 @@ absl::StatusOr<SnapshotImport> ImportSnapshot(ResultStore& store, const std::str
   return out;
 }
 
-absl::StatusOr<SnapshotImport> MergeDatabase(ResultStore& into, ResultStore& shard) {
+absl::StatusOr<SnapshotImport> MergeDatabase(ResultStore& into, ResultStore& shard, const MergeFilter& filter) {
   absl::StatusOr<std::vector<RunRecord>> runs = shard.ListRuns();
   if (!runs.ok()) return runs.status();
   SnapshotImport out;
   for (const RunRecord& r : *runs) {
+    if (filter.finished_only && r.status != "finished") continue;
+    if (!filter.names.empty() && std::find(filter.names.begin(), filter.names.end(), r.name) == filter.names.end()) continue;
     absl::StatusOr<RunExport> e = shard.ExportRun(r.id);
     if (!e.ok()) return e.status();
     absl::StatusOr<ImportResult> i = into.ImportRun(*e, /*unfinished=*/true);

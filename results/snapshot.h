@@ -59,6 +59,14 @@ absl::StatusOr<SnapshotImport> ImportSnapshotFile(ResultStore& store, const std:
 // folded into `into` (ResultStore::ImportRun with unfinished runs): merging twice
 // writes nothing new, and a shard whose run has since progressed or finished updates
 // it. Each run is one transaction.
-absl::StatusOr<SnapshotImport> MergeDatabase(ResultStore& into, ResultStore& shard);
+//
+// `filter` narrows what is folded in: only runs whose experiment name is in `names` (empty:
+// all), only finished ones. The Slurm executor (experiments/slurm.sh) uses it to give a
+// new job shard the finished runs of its own experiment, so they are cache hits there.
+struct MergeFilter {
+  std::vector<std::string> names;
+  bool finished_only = false;
+};
+absl::StatusOr<SnapshotImport> MergeDatabase(ResultStore& into, ResultStore& shard, const MergeFilter& filter = {});
 
 }  // namespace mpq::results

@@ -26,6 +26,8 @@ PACKAGES=(
   libglpk-dev            # GLPK: HAWQ-V3's integer linear program (lib/alloc/ilp)
   libgsl-dev             # GSL: Student-t quantiles and p-values of the leaderboard (reports/stats)
   dataset-fashion-mnist  # the default dataset: /usr/share/datasets/fashion-mnist
+  slurm-wlm              # Slurm 22.05 (slurmctld, slurmd, sbatch): --executor=slurm, tested on a one-node cluster
+  munge                  # Slurm's authentication (tools/slurm_local.sh starts a munged of its own)
 )
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

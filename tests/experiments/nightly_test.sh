@@ -5,7 +5,7 @@
 # snapshot's runs, refuses to overlap another nightly, and exits non-zero when a run or
 # the snapshot fails.
 set -uo pipefail
-nightly="$1"; run="$2"; render="$3"; query="$4"
+nightly="$1"; run="$2"; render="$3"; query="$4"; slurm="$5"; slurm_task="$6"
 export BUILD_WORKSPACE_DIRECTORY="$TEST_TMPDIR/ws"
 mkdir -p "$BUILD_WORKSPACE_DIRECTORY/results" "$TEST_TMPDIR/exp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -16,7 +16,7 @@ echo '{"name":"t","paper":"impq2022","table":"CIFAR-10","dataset":"cifar10","exp
      "$(cat "$exp/tiny.json"),$(cat "$exp/needs_cifar.json")]}" > "$exp/t.table.json"
 
 # 1. A nightly: runs tiny, lists needs_cifar as no data, writes the report, exits 0.
-out=$("$nightly" "$run" "$render" "$query" "$exp/t.table.json" --threads=1 2>&1); rc=$?
+out=$("$nightly" "$run" "$render" "$query" "$slurm" "$slurm_task" "$exp/t.table.json" --threads=1 2>&1); rc=$?
 [[ $rc -eq 0 ]] || fail "nightly exited $rc: $out"
 grep -q "tiny: run 1 finished" <<<"$out" || fail "tiny did not run: $out"
 grep -Eq "needs_cifar +- +no data" <<<"$out" || fail "needs_cifar not listed as no data: $out"
@@ -28,14 +28,14 @@ snap="$BUILD_WORKSPACE_DIRECTORY/results/published/snapshot.json"
 grep -q '"name":"tiny"' "$snap" || fail "the snapshot has no tiny run: $(head -c 600 "$snap")"
 
 # 2. Again: tiny is a cache hit.
-out=$("$nightly" "$run" "$render" "$query" "$exp/t.table.json" --threads=1 2>&1) || fail "second nightly failed: $out"
+out=$("$nightly" "$run" "$render" "$query" "$slurm" "$slurm_task" "$exp/t.table.json" --threads=1 2>&1) || fail "second nightly failed: $out"
 grep -q "cached result of run 1" <<<"$out" || fail "no cache hit: $out"
 grep -q "0 runs imported, 0 replaced an unfinished copy, 1 already in" <<<"$out" || fail "import not idempotent: $out"
 cp "$snap" "$TEST_TMPDIR/snapshot.before"
 
 # 2b. Another machine: no database, only the committed snapshot. tiny is not run again.
 rm -f "$BUILD_WORKSPACE_DIRECTORY"/results/mpqbench.db*
-out=$("$nightly" "$run" "$render" "$query" "$exp/t.table.json" --threads=1 2>&1) || fail "nightly from the snapshot failed: $out"
+out=$("$nightly" "$run" "$render" "$query" "$slurm" "$slurm_task" "$exp/t.table.json" --threads=1 2>&1) || fail "nightly from the snapshot failed: $out"
 grep -q "1 runs imported" <<<"$out" || fail "the snapshot was not imported: $out"
 grep -q "cached result of run 1" <<<"$out" || fail "the snapshot's run was not a cache hit: $out"
 cmp -s "$snap" "$TEST_TMPDIR/snapshot.before" || fail "the snapshot changed on a round trip: $(diff "$TEST_TMPDIR/snapshot.before" "$snap" | head -5)"
@@ -52,7 +52,7 @@ out=$("$render" --snapshot="$snap" --db="$TEST_TMPDIR/x.db" 2>&1); rc=$?
 # 2c. A damaged snapshot: exit 2 before running anything, the database untouched.
 cp "$snap" "$TEST_TMPDIR/snapshot.good"
 echo '{"format": "mpqbench-results-snapshot", "version": 1, "runs": [{"run": {"id": "x"}}]}' > "$snap"
-out=$("$nightly" "$run" "$render" "$query" "$exp/t.table.json" --threads=1 2>&1); rc=$?
+out=$("$nightly" "$run" "$render" "$query" "$slurm" "$slurm_task" "$exp/t.table.json" --threads=1 2>&1); rc=$?
 [[ $rc -eq 2 ]] || fail "nightly with a damaged snapshot exited $rc: $out"
 grep -q 'runs\[0\].*id: expected an integer' <<<"$out" || fail "no clear snapshot error: $out"
 cp "$TEST_TMPDIR/snapshot.good" "$snap"
@@ -60,7 +60,7 @@ cp "$TEST_TMPDIR/snapshot.good" "$snap"
 # 3. Another nightly holds the lock: exit 3 at once, nothing run.
 exec 8>"$BUILD_WORKSPACE_DIRECTORY/results/nightly.lock"
 flock -n 8 || fail "could not take the lock for the test"
-out=$("$nightly" "$run" "$render" "$query" "$exp/t.table.json" 2>&1); rc=$?
+out=$("$nightly" "$run" "$render" "$query" "$slurm" "$slurm_task" "$exp/t.table.json" 2>&1); rc=$?
 [[ $rc -eq 3 ]] || fail "overlapping nightly exited $rc: $out"
 grep -q "another nightly holds" <<<"$out" || fail "no lock message: $out"
 exec 8>&-
@@ -69,7 +69,7 @@ exec 8>&-
 echo '{"name":"bad","dataset":"synthetic","epochs":0}' > "$exp/bad.json"
 echo '{"name":"t2","paper":"impq2022","table":"CIFAR-10","dataset":"cifar10","experiments":[' \
      "$(cat "$exp/bad.json")]}" > "$exp/t2.table.json"
-out=$("$nightly" "$run" "$render" "$query" "$exp/t2.table.json" 2>&1); rc=$?
+out=$("$nightly" "$run" "$render" "$query" "$slurm" "$slurm_task" "$exp/t2.table.json" 2>&1); rc=$?
 [[ $rc -eq 1 ]] || fail "nightly with a failing run exited $rc: $out"
 # 5. Merging the nightly's database into another (as a sweep's shards are): every run
 #    once; again: nothing new; a database into itself: refused.

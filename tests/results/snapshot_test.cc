@@ -330,5 +330,42 @@ TEST(SnapshotTest, MergingAShardTwiceOrAfterItProgressedNeverDuplicates) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("only finished runs are imported"));
 }
 
+// The Slurm executor seeds a new job shard with the main database's finished runs of that
+// job's experiment only: the filter keeps other experiments and unfinished runs out.
+TEST(SnapshotTest, MergeFilterTakesOnlyTheNamedFinishedRuns) {
+  auto main_db = OpenOrDie(FreshPath("filter_main.db"));
+  FinalResult f;
+  f.dataset = "synthetic";
+  f.test_top1 = 50.0;
+  const int64_t a_done = *main_db->CreateRun(SomeRun("a", "ha1", "{}"));
+  ASSERT_TRUE(main_db->FinishRun(a_done, f).ok());
+  const int64_t a_open = *main_db->CreateRun(SomeRun("a", "ha2", "{}"));
+  ASSERT_TRUE(main_db->MarkRun(a_open, RunStatus::kInterrupted, "SIGTERM").ok());
+  const int64_t b_done = *main_db->CreateRun(SomeRun("b", "hb1", "{}"));
+  ASSERT_TRUE(main_db->FinishRun(b_done, f).ok());
+
+  auto shard = OpenOrDie(FreshPath("filter_shard.db"));
+  MergeFilter filter;
+  filter.names = {"a"};
+  filter.finished_only = true;
+  absl::StatusOr<SnapshotImport> m = MergeDatabase(*shard, *main_db, filter);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->inserted, 1);
+  absl::StatusOr<std::vector<RunRecord>> runs = shard->ListRuns();
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].name, "a");
+  EXPECT_EQ((*runs)[0].spec_hash, "ha1");
+  EXPECT_EQ((*runs)[0].status, "finished");
+  // Again: nothing new. Without the names, b's finished run joins; still not a's open one.
+  EXPECT_EQ(MergeDatabase(*shard, *main_db, filter)->already_present, 1);
+  filter.names.clear();
+  m = MergeDatabase(*shard, *main_db, filter);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->inserted, 1);
+  EXPECT_EQ(m->already_present, 1);
+  EXPECT_EQ(shard->ListRuns()->size(), 2u);
+}
+
 }  // namespace
 }  // namespace mpq::results
