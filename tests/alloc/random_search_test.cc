@@ -30,6 +30,17 @@ std::shared_ptr<TinyNet> FourBitNet() {
   return std::make_shared<TinyNet>(to);
 }
 
+// A W4A4 TinyNet, its measured cost and its allocation: where every search starts.
+struct Start {
+  std::shared_ptr<TinyNet> net = FourBitNet();
+  cost::CostReport report = Measure(*net);
+  Allocation from = ReadAllocation(*net);
+};
+
+double CostIn(const cost::CostTotals& t, BudgetMetric metric) {
+  return metric == BudgetMetric::kBitOps ? t.bitops : t.weight_bytes;
+}
+
 RandomSearchOptions Options() {
   RandomSearchOptions o;
   o.weight_candidates = {1, 2, 3, 4};
@@ -39,10 +50,10 @@ RandomSearchOptions Options() {
 
 TEST(RandomSearchTest, CostOfAllocationEqualsMeasuringTheModel) {
   at::manual_seed(1);
-  std::shared_ptr<TinyNet> net_ptr = FourBitNet();
-  TinyNet& net = *net_ptr;
-  const cost::CostReport start = Measure(net);
-  const Allocation a = *SampleAllocation(ReadAllocation(net), start.layers, Options(), 1e300, 7);
+  const Start s;
+  TinyNet& net = *s.net;
+  const cost::CostReport& start = s.report;
+  const Allocation a = *SampleAllocation(s.from, start.layers, Options(), 1e300, 7);
   ASSERT_TRUE(ApplyAllocation(net, a).ok());
   const cost::CostTotals measured = Measure(net).totals, computed = cost::CostOfAllocation(start.layers, a).totals;
   EXPECT_DOUBLE_EQ(computed.bitops, measured.bitops);
@@ -52,18 +63,17 @@ TEST(RandomSearchTest, CostOfAllocationEqualsMeasuringTheModel) {
 
 TEST(RandomSearchTest, SamplesRespectTheBudgetAndFollowTheSeed) {
   at::manual_seed(2);
-  std::shared_ptr<TinyNet> net_ptr = FourBitNet();
-  TinyNet& net = *net_ptr;
-  const cost::CostReport start = Measure(net);
-  const Allocation from = ReadAllocation(net);
+  const Start s;
+  const cost::CostReport& start = s.report;
+  const Allocation& from = s.from;
   for (BudgetMetric metric : {BudgetMetric::kBitOps, BudgetMetric::kWeightSize}) {
     RandomSearchOptions o = Options();
     o.budget = metric;
-    const double full = metric == BudgetMetric::kBitOps ? start.totals.bitops : start.totals.weight_bytes;
+    const double full = CostIn(start.totals, metric);
     for (uint64_t seed : {1, 2, 3}) {
       const Allocation a = *SampleAllocation(from, start.layers, o, 0.4 * full, seed);
       const cost::CostTotals t = cost::CostOfAllocation(start.layers, a).totals;
-      EXPECT_LE(metric == BudgetMetric::kBitOps ? t.bitops : t.weight_bytes, 0.4 * full);
+      EXPECT_LE(CostIn(t, metric), 0.4 * full);
       for (const GroupBits& g : a.groups) {
         const std::vector<int64_t>& c = g.is_weight ? o.weight_candidates : o.act_candidates;
         EXPECT_NE(std::find(c.begin(), c.end(), g.bits), c.end()) << g.layer << " " << g.bits;
@@ -89,14 +99,14 @@ TEST(RandomSearchTest, SamplesRespectTheBudgetAndFollowTheSeed) {
 // the start stay as they were.
 TEST(RandomSearchTest, BudgetBitsIsTheCostOfTheUniformNetworkAtThoseBits) {
   at::manual_seed(4);
-  std::shared_ptr<TinyNet> net_ptr = FourBitNet();
-  TinyNet& net = *net_ptr;
-  const cost::CostReport start = Measure(net);
-  const Allocation from = ReadAllocation(net);
+  const Start s;
+  TinyNet& net = *s.net;
+  const cost::CostReport& start = s.report;
+  const Allocation& from = s.from;
   for (BudgetMetric metric : {BudgetMetric::kBitOps, BudgetMetric::kWeightSize}) {
     RandomSearchOptions o = Options();
     o.budget = metric;
-    const double full = metric == BudgetMetric::kBitOps ? start.totals.bitops : start.totals.weight_bytes;
+    const double full = CostIn(start.totals, metric);
     EXPECT_DOUBLE_EQ(BudgetOf(from, start.layers, o), 0.5 * full);
     o.budget_bits = 2;
     Allocation two = from;
@@ -106,7 +116,7 @@ TEST(RandomSearchTest, BudgetBitsIsTheCostOfTheUniformNetworkAtThoseBits) {
     ASSERT_TRUE(ApplyAllocation(net, two).ok());
     const cost::CostTotals t = Measure(net).totals;
     ASSERT_TRUE(ApplyAllocation(net, from).ok());
-    const double expected = metric == BudgetMetric::kBitOps ? t.bitops : t.weight_bytes;
+    const double expected = CostIn(t, metric);
     EXPECT_DOUBLE_EQ(BudgetOf(from, start.layers, o), expected);
     // From a W4A4 start: weights alone halve; BitOps fall to between a quarter (every
     // factor halved) and a half (the image input keeps its 8 bits).
