@@ -135,7 +135,11 @@ def leaderboard(name, base, budgets, methods, seeds, epochs, baseline = "uniform
               weight size of the baseline's run at it (the same for every seed);
     methods:  {method label: {budget label: settings}}: what makes the method land at or
               under that budget (a method's knob: its bits, a target, a budget), merged
-              into base as experiment() merges; every method needs every budget;
+              into base as experiment() merges; every method needs every budget. A list
+              of settings is a knob search: each is run for every seed
+              (<name>_<method>_<budget>_k<i>_s<seed>), and the report takes per seed the
+              one with the best validation top-1 among those at or under the budget
+              (reports/leaderboard.h); not for the baseline;
     seeds:    at least 3 (one seed is an anecdote); run r of a method uses seed r;
     epochs:   the total epoch budget every run spends; the report flags a run whose
               method accounts for another number (MethodOptions::EpochBudget);
@@ -154,12 +158,20 @@ def leaderboard(name, base, budgets, methods, seeds, epochs, baseline = "uniform
         for budget in budgets:
             if budget not in per_budget:
                 fail("leaderboard %s: method '%s' has no settings for budget '%s'" % (name, method, budget))
+            settings = per_budget[budget]
+            search = type(settings) == "list"
+            if search and (len(settings) < 2 or method == baseline):
+                fail("leaderboard %s: method '%s' at '%s': a knob search needs at least 2 settings and is not for the baseline" % (name, method, budget))
             for seed in seeds:
-                target = "%s_%s_%s_s%d" % (name, method, budget, seed)
-                spec = dict(per_budget[budget])
-                spec["seed"] = seed
-                experiment(name = target, base = base, **spec)
-                entries.append({"method": method, "budget": budget, "seed": seed, "spec": _split_slurm(_merge(target, base, spec))[0]})
+                for k, candidate in enumerate(settings if search else [settings]):
+                    target = ("%s_%s_%s_k%d_s%d" % (name, method, budget, k, seed)) if search else ("%s_%s_%s_s%d" % (name, method, budget, seed))
+                    spec = dict(candidate)
+                    spec["seed"] = seed
+                    experiment(name = target, base = base, **spec)
+                    entry = {"method": method, "budget": budget, "seed": seed, "spec": _split_slurm(_merge(target, base, spec))[0]}
+                    if search:
+                        entry["candidate"] = k
+                    entries.append(entry)
     board = {"name": name, "epochs": epochs, "baseline": baseline, "budgets": budgets, "seeds": seeds, "entries": entries}
     native.genrule(
         name = name + "_board",

@@ -20,8 +20,43 @@ using Json = nlohmann::json;
 struct Entry {
   std::string method, budget, experiment;
   int64_t seed = 0;
+  int64_t candidate = -1;  // a knob search's candidate index; -1: not a search
   std::optional<BoardRun> run;
 };
+
+// A seed's result when its entries are a knob search: every candidate finished, then the
+// best on validation among those within the budget (or among all, if none is). `run` is
+// empty while the search is incomplete.
+struct Choice {
+  const Entry* entry = nullptr;
+  int64_t candidates = 1;
+};
+
+Choice Choose(const std::vector<const Entry*>& cands, std::optional<double> budget_bitops,
+              std::optional<double> budget_bytes) {
+  Choice c;
+  c.candidates = static_cast<int64_t>(cands.size());
+  if (cands.size() == 1) {
+    c.entry = cands[0]->run ? cands[0] : nullptr;
+    return c;
+  }
+  for (const Entry* e : cands) {
+    if (!e->run) return c;  // incomplete
+  }
+  const double tol = 1e-9;
+  auto within = [&](const Entry* e) {
+    return !((budget_bitops && e->run->bitops && *e->run->bitops > *budget_bitops * (1 + tol)) ||
+             (budget_bytes && e->run->weight_bytes && *e->run->weight_bytes > *budget_bytes * (1 + tol)));
+  };
+  bool any_within = false;
+  for (const Entry* e : cands) any_within = any_within || within(e);
+  for (const Entry* e : cands) {
+    if (any_within && !within(e)) continue;
+    const double v = e->run->val_top1.value_or(-1), best = c.entry ? c.entry->run->val_top1.value_or(-1) : -2;
+    if (v > best) c.entry = e;  // ties keep the lower candidate index
+  }
+  return c;
+}
 
 std::string Slug(const std::string& s) {
   std::string out;
@@ -62,6 +97,12 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
     x.budget = e["budget"];
     x.seed = e["seed"];
     x.experiment = e["spec"]["name"];
+    if (e.contains("candidate")) {
+      if (!e["candidate"].is_number_integer() || e["candidate"].get<int64_t>() < 0) {
+        return bad(absl::StrCat("an entry whose candidate is not an index: ", e.dump().substr(0, 200)));
+      }
+      x.candidate = e["candidate"];
+    }
     x.run = lookup(x.experiment);
     model = e["spec"].value("model", model);
     dataset = e["spec"].value("dataset", dataset);
@@ -80,7 +121,9 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
       "difference to %s over the seeds where both finished, with a two-sided paired t-test; **yes** = p < 0.05. "
       "The budget is what the %s runs at it achieved (their largest BitOps and weight size); a run above either "
       "is marked **over budget**, one whose method spends more epochs than %d, or a whole epoch less, is marked "
-      "**epochs**. Not-yet-run seeds are counted, not guessed.",
+      "**epochs**. Not-yet-run seeds are counted, not guessed. A knob search (a method run at several settings of "
+      "its budget knob) takes, per seed, the candidate with the best validation top-1 among those within the budget, "
+      "once all have finished; its marks say which and what the search spent.",
       model, dataset, absl::StrJoin(seeds, ", "), epochs, baseline, baseline, epochs));
 
   const std::vector<std::string> header = {"method", "seeds finished", "test top-1 (%)", "95% CI", "BitOps (G)",
@@ -116,10 +159,23 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
       std::set<std::string> spent;
       int total = 0, over = 0;
       bool spent_other = false;
+      // Per seed (in the board's order), its entries: one, or a knob search's candidates.
+      std::vector<int64_t> seed_order;
+      std::map<int64_t, std::vector<const Entry*>> by_seed;
       for (const Entry& e : entries) {
         if (e.method != method || e.budget != budget) continue;
+        if (!by_seed.count(e.seed)) seed_order.push_back(e.seed);
+        by_seed[e.seed].push_back(&e);
+      }
+      int64_t searched = 1;
+      std::vector<std::string> chosen;
+      for (int64_t seed : seed_order) {
+        const Choice choice = Choose(by_seed[seed], budget_bitops, budget_bytes);
+        searched = std::max(searched, choice.candidates);
         ++total;
-        if (!e.run) continue;
+        if (choice.entry == nullptr) continue;
+        const Entry& e = *choice.entry;
+        if (choice.candidates > 1) chosen.push_back(absl::StrFormat("seed %d: #%d", seed, e.candidate));
         top1.push_back(e.run->test_top1);
         if (e.run->bitops) bitops.push_back(*e.run->bitops);
         if (e.run->weight_bytes) bytes.push_back(*e.run->weight_bytes);
@@ -149,6 +205,11 @@ absl::Status LeaderboardSection(const Json& board, const std::string& source,
       if (over > 0) marks.push_back(absl::StrFormat("**over budget** (%d of %d)", over, static_cast<int>(top1.size())));
       const std::vector<std::string> spent_text(spent.begin(), spent.end());
       if (spent_other) marks.push_back("**epochs**");
+      if (searched > 1) {
+        marks.push_back(absl::StrFormat(
+            "knob search: %d candidates on validation, %d epochs in all per seed%s", searched, searched * epochs,
+            chosen.empty() ? "" : absl::StrCat(" (", absl::StrJoin(chosen, ", "), ")")));
+      }
       std::string delta = "-", p = "-", significant = "-";
       if (method == baseline) {
         delta = "(baseline)";

@@ -214,6 +214,7 @@ absl::Status LeaderboardsSection(ReportData& d, const ReportInputs& in, Document
     b.test_top1 = *r.result->test_top1;
     b.bitops = r.result->bitops;
     b.weight_bytes = r.result->weight_bytes;
+    b.val_top1 = r.result->val_top1;
     b.epochs = r.EpochBudget();
     if (!r.result->extra_json.empty()) {
       const Json extra = Json::parse(r.result->extra_json, nullptr, /*allow_exceptions=*/false);

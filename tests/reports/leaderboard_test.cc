@@ -139,6 +139,73 @@ TEST(LeaderboardTest, NothingRunYet) {
   EXPECT_THAT(md, HasSubstr("| uniform | 0 of 3 | - | - |"));
 }
 
+// A knob search: "searched" runs at 3 settings per seed. Per seed the result is the
+// candidate with the best validation top-1 among those within the budget (never the test
+// set); when none is within, the best on validation, flagged; incomplete seeds wait.
+TEST(LeaderboardTest, KnobSearchChoosesOnValidationWithinTheBudget) {
+  Json board = Board();
+  for (int seed : {1, 2, 3}) {
+    for (int k = 0; k < 3; ++k) {
+      board["entries"].push_back({{"method", "searched"},
+                                  {"budget", "w2a2"},
+                                  {"seed", seed},
+                                  {"candidate", k},
+                                  {"spec", {{"name", absl::StrFormat("b_searched_w2a2_k%d_s%d", k, seed)}}}});
+    }
+  }
+  std::map<std::string, BoardRun> runs = Runs();
+  auto add = [&](int k, int seed, double test, double val, double bitops) {
+    BoardRun r{static_cast<int64_t>(100 + 10 * seed + k), test, bitops, 10000.0, 11, 60};
+    r.val_top1 = val;
+    runs[absl::StrFormat("b_searched_w2a2_k%d_s%d", k, seed)] = r;
+  };
+  // Seed 1: k2 has the best validation but is over the 0.2 GBitOps budget; k1 is chosen
+  // although k0 has the better test top-1.
+  add(0, 1, 95.0, 80.0, 0.15e9);
+  add(1, 1, 85.0, 81.0, 0.19e9);
+  add(2, 1, 99.0, 90.0, 0.30e9);
+  // Seed 2: every candidate over budget: the best on validation, flagged.
+  add(0, 2, 70.0, 70.0, 0.25e9);
+  add(1, 2, 72.0, 75.0, 0.26e9);
+  add(2, 2, 71.0, 71.0, 0.27e9);
+  // Seed 3: k2 not finished: the seed waits.
+  add(0, 3, 60.0, 60.0, 0.1e9);
+  add(1, 3, 61.0, 61.0, 0.1e9);
+  Document doc;
+  ASSERT_TRUE(LeaderboardSection(board, "b.board.json", [&](const std::string& name) -> std::optional<BoardRun> {
+    auto it = runs.find(name);
+    return it == runs.end() ? std::nullopt : std::optional<BoardRun>(it->second);
+  }, doc).ok());
+  const std::string md = doc.ToMarkdown();
+  const size_t row = md.find("| searched (runs 111, 121) |");
+  ASSERT_NE(row, std::string::npos) << md;
+  const std::string line = md.substr(row, md.find('\n', row) - row);
+  EXPECT_THAT(line, HasSubstr("| 2 of 3 | 78.50 ± 9.19 |")) << line;  // 85 and 72
+  EXPECT_THAT(line, HasSubstr("**over budget** (1 of 2)")) << line;
+  EXPECT_THAT(line, HasSubstr("knob search: 3 candidates on validation, 33 epochs in all per seed "
+                              "(seed 1: #1, seed 2: #1)")) << line;
+  // Paired with uniform's seeds 1 and 2 (89.0, 89.5): 85 - 89, 72 - 89.5.
+  EXPECT_THAT(line, HasSubstr("| -10.75 (n = 2) |")) << line;
+
+  // Without validation figures (older runs) nothing is preferred: the lowest index.
+  for (auto& [name, run] : runs) {
+    if (name.find("searched") != std::string::npos) run.val_top1.reset();
+  }
+  Document doc2;
+  ASSERT_TRUE(LeaderboardSection(board, "b.board.json", [&](const std::string& name) -> std::optional<BoardRun> {
+    auto it = runs.find(name);
+    return it == runs.end() ? std::nullopt : std::optional<BoardRun>(it->second);
+  }, doc2).ok());
+  EXPECT_THAT(doc2.ToMarkdown(), HasSubstr("(seed 1: #0, seed 2: #0)"));
+
+  // A candidate that is not an index is a named error.
+  board["entries"].back()["candidate"] = "two";
+  Document doc3;
+  absl::Status s = LeaderboardSection(board, "b.board.json", [](const std::string&) { return std::nullopt; }, doc3);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("candidate is not an index"));
+}
+
 TEST(LeaderboardTest, MalformedBoardsAreNamedErrors) {
   Document doc;
   auto none = [](const std::string&) { return std::optional<BoardRun>(); };
