@@ -90,12 +90,16 @@ log="$jobdir/logs/$job.log"
 for _ in $(seq 240); do grep -q "^epoch 2/6" "$log" 2>/dev/null && break; sleep 0.5; done
 grep -q "^epoch 2/6" "$log" || fail "long did not reach epoch 2: $(cat "$log" 2>&1)"
 scontrol requeue "$job" || fail "scontrol requeue $job refused"
-# A requeued job waits (BeginTime) before it is eligible again; make it eligible now.
+# A requeued job waits (BeginTime) before it is eligible again; make it eligible now, but
+# not within the second its credential was revoked: slurmd compares whole seconds, and a
+# relaunch in that same second is killed as "Job credential revoked" (CI, 2026-12-02).
+# (StartTime=now+N instead would wait for the scheduler's next periodic pass, up to 60 s.)
 for _ in $(seq 60); do
   state=$(squeue -h -r -j "${job%_*}" -o '%T %r' 2>/dev/null)
   [[ "$state" == PENDING* ]] && break
   sleep 0.5
 done
+sleep 2
 scontrol update JobId="$job" StartTime=now >/dev/null 2>&1 || true
 out=$("$slurm" "$run" "$query" "$slurm_task" "$exp/long.json" --slurm_poll=1 2>&1); rc=$?
 [[ $rc -eq 0 ]] || fail "waiting for the requeued long exited $rc: $out"
