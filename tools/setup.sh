@@ -28,6 +28,9 @@ PACKAGES=(
   dataset-fashion-mnist  # the default dataset: /usr/share/datasets/fashion-mnist
   slurm-wlm              # Slurm 22.05 (slurmctld, slurmd, sbatch): --executor=slurm, tested on a one-node cluster
   munge                  # Slurm's authentication (tools/slurm_local.sh starts a munged of its own)
+  chromium               # headless browser: tests/reports:browser_test opens report.html from disk
+  python3-websocket      # the DevTools protocol client of tests/reports/browser_check.py
+  python3-pil            # decodes its screenshots (blank-figure check)
 )
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
