@@ -14,12 +14,20 @@
 // point. Point 0 is the starting model. Stopping, checked after each iteration:
 //   target_bw_eff > 0 and B_w,eff <= target        -> stop, keep this iteration
 //   target_cc > 0 and C_C <= target                 -> stop, keep this iteration
+//   budget_bits > 0 and BitOps <= those of the start
+//     with every quantized group at budget_bits     -> stop, keep this iteration
 //   max_val_drop >= 0 and val(0) - val(i) > bound   -> stop, revert to iteration i-1
 //   no group above the floor, or max_iterations     -> stop
+// With spend_budget, a run that stops before max_iterations fine-tunes the kept iteration
+// for the epochs it did not use ((max_iterations - iterations done) x finetune_epochs,
+// best validation epoch kept) and reports that as its last point, so that every run
+// spends EpochBudget() in full (the leaderboard's protocol). The sensitivity passes are
+// counted in allocator_details.sensitivity_epochs: examples x classes compared (one
+// backward pass each) over the training split's size.
 // State in context.state_dir: state.json (iterations done, stop decision), point_<i>.pt
 // (the model after iteration i), iter_<i>/reduced.pt (after the reduction, before
-// fine-tuning: a resumed run does not re-measure) and the Trainer's own checkpoints in
-// iter_<i>/, so a run killed anywhere resumes where it was.
+// fine-tuning: a resumed run does not re-measure), the Trainer's own checkpoints in
+// iter_<i>/ and spend/, so a run killed anywhere resumes where it was.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +55,8 @@ struct ImpqOptions : public MethodOptions {
   int64_t finetune_warmup_epochs = 0;                    // default 0
   double target_bw_eff = 0;                              // 0 = off
   double target_cc = 0;                                  // bit-ops (C_C), 0 = off
+  int64_t budget_bits = 0;                               // BitOps of the start at these bits everywhere, 0 = off
+  bool spend_budget = false;                             // fine-tune the unused iterations' epochs at the end
   double max_val_drop = -1;                              // percentage points, < 0 = off
   int64_t min_weight_bits = 1;                           // floor; default 1
   int64_t min_act_bits = 2;                              // floor; default 2
@@ -56,7 +66,7 @@ struct ImpqOptions : public MethodOptions {
   // The spec's "impq" object: keys metric (paper | code), reduction (exact | threshold), eval_top, eval_fraction,
   // weight_schedule and act_schedule ("ITER:GROUPS,..."), max_iterations,
   // finetune_epochs, finetune_lr, finetune_warmup_epochs, target_bw_eff,
-  // target_cc_gbitops, max_val_drop, min_weight_bits, min_act_bits; defaults as above.
+  // target_cc_gbitops, budget_bits, spend_budget, max_val_drop, min_weight_bits, min_act_bits; defaults as above.
   static absl::StatusOr<std::shared_ptr<const MethodOptions>> Parse(const nlohmann::json* options,
                                                                      const MethodContext& run);
   nlohmann::json ToJson() const override;

@@ -8,6 +8,9 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
+#include "lib/alloc/metric_names.h"
 #include "lib/alloc/uniform.h"
 #include "lib/train/trainer.h"
 #include "tests/alloc/tiny_net.h"
@@ -197,6 +200,114 @@ TEST(ImpqTest, ResumesInTheMiddleOfAnIteration) {
   }
   EXPECT_TRUE(at::equal(fresh.conv1->weight, full->conv1->weight));
   EXPECT_TRUE(at::equal(fresh.fc->weight, full->fc->weight));
+}
+
+// budget_bits: the budget is the start's BitOps with every quantized group at 3 bits
+// (TinyNet: every layer's weights at 4 bits, float activations, so 3/4 of the start);
+// lowering all 15 groups reaches it after one iteration, which is kept. spend_budget then
+// fine-tunes that allocation for the 2 unused iterations' epochs, as a last point.
+ImpqOptions BudgetOptions() {
+  ImpqOptions o = Options();
+  o.weight_schedule = {{0, 15}};
+  o.finetune_epochs = 1;
+  o.max_iterations = 3;
+  o.budget_bits = 3;
+  return o;
+}
+
+TEST(ImpqTest, StopsAtTheBudgetBitsAndKeepsThatIteration) {
+  Data d = MakeData();
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_budget"), &rec);
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(BudgetOptions()).Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(rec.points.size(), 2u);  // start + iteration 1
+  EXPECT_EQ(r->final_point, 1);
+  const nlohmann::json details = nlohmann::json::parse(r->details_json);
+  const double target = details["target_bitops"].get<double>();
+  EXPECT_NEAR(target, 0.75 * rec.points[0].cost.bitops, 1e-9 * target);
+  EXPECT_LE(rec.points[1].cost.bitops, target);
+  EXPECT_GT(rec.points[0].cost.bitops, target);
+  for (const GroupBits& g : r->allocation.groups) EXPECT_EQ(g.bits, 3);
+  EXPECT_NE(r->stop_reason.find("BitOps"), std::string::npos) << r->stop_reason;
+  // One sensitivity pass: every calibration example against each other class (10 classes).
+  EXPECT_DOUBLE_EQ(details["sensitivity_example_passes"].get<double>(), 40.0 * 9);
+  EXPECT_DOUBLE_EQ(details[names::kDetailsSensitivityEpochs].get<double>(),
+                   40.0 * 9 / static_cast<double>(d.train->num_examples()));
+}
+
+TEST(ImpqTest, SpendBudgetFineTunesTheKeptAllocationForTheUnusedEpochs) {
+  Data d = MakeData();
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_spend"), &rec);
+  int64_t epochs = 0;
+  c.on_epoch = [&](const TrainingProgress&) {
+    ++epochs;
+    return absl::OkStatus();
+  };
+  ImpqOptions o = BudgetOptions();
+  o.spend_budget = true;
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(o).Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(epochs, o.max_iterations * o.finetune_epochs);  // 1 iteration + 2 spent: the whole budget
+  ASSERT_EQ(rec.points.size(), 3u);                          // start, iteration 1, the spent epochs
+  EXPECT_EQ(r->final_point, 2);
+  EXPECT_NE(r->stop_reason.find("2 unused epochs"), std::string::npos) << r->stop_reason;
+  for (size_t g = 0; g < r->allocation.groups.size(); ++g) {
+    EXPECT_EQ(rec.points[2].allocation.groups[g].bits, rec.points[1].allocation.groups[g].bits);
+  }
+  // Finished: calling Run again spends nothing more.
+  absl::StatusOr<AllocatorResult> again = ImpqAllocator(o).Run(c);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(rec.points.size(), 3u);
+  EXPECT_EQ(epochs, 3);
+
+  // Paused in the middle of the spent epochs, resumed by a new process (other initial
+  // weights): the same points and weights as the uninterrupted run.
+  const std::string dir = TempDir("impq_spend_paused");
+  Recorded paused_rec;
+  {
+    std::shared_ptr<TinyNet> p = Pretrained(d);
+    AllocatorContext pc = Context(*p, d, dir, &paused_rec);
+    ImpqOptions po = o;
+    po.stop_after_finetune_epochs = 2;  // iteration 1's epoch, then one of the two spent
+    absl::StatusOr<AllocatorResult> paused = ImpqAllocator(po).Run(pc);
+    ASSERT_TRUE(paused.ok()) << paused.status();
+    EXPECT_FALSE(paused->completed);
+    EXPECT_EQ(paused_rec.points.size(), 2u);
+  }
+  at::manual_seed(999);
+  testing::TinyNetOptions to;
+  to.weight_bits = 4;
+  to.act = nn::ActQuantizer::kNone;  // as Pretrained()
+  auto fresh = std::make_shared<TinyNet>(to);
+  AllocatorContext fc = Context(*fresh, d, dir, &paused_rec);
+  absl::StatusOr<AllocatorResult> resumed = ImpqAllocator(o).Run(fc);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->completed);
+  ASSERT_EQ(paused_rec.points.size(), rec.points.size());
+  for (size_t i = 0; i < rec.points.size(); ++i) {
+    EXPECT_EQ(paused_rec.points[i].val_top1, rec.points[i].val_top1) << "point " << i;
+  }
+  EXPECT_TRUE(at::equal(fresh->conv1->weight, net->conv1->weight));
+  EXPECT_TRUE(at::equal(fresh->fc->weight, net->fc->weight));
+}
+
+TEST(ImpqTest, StartWithinTheBudgetIsKeptAsIs) {
+  Data d = MakeData();
+  std::shared_ptr<TinyNet> net = Pretrained(d);
+  Recorded rec;
+  AllocatorContext c = Context(*net, d, TempDir("impq_within"), &rec);
+  ImpqOptions o = BudgetOptions();
+  o.budget_bits = 4;  // the start's own bits
+  absl::StatusOr<AllocatorResult> r = ImpqAllocator(o).Run(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(rec.points.size(), 1u);
+  EXPECT_EQ(r->final_point, 0);
+  EXPECT_NE(r->stop_reason.find("within the budget"), std::string::npos) << r->stop_reason;
+  for (const GroupBits& g : r->allocation.groups) EXPECT_EQ(g.bits, 4);
 }
 
 TEST(ImpqTest, UniformAllocatorReportsTheBuiltAllocation) {
