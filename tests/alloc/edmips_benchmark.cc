@@ -15,7 +15,6 @@
 #include "lib/alloc/edmips.h"
 #include "lib/models/registry.h"
 #include "lib/nn/mixq.h"
-#include "lib/runtime/malloc_tuning.h"
 #include "tests/alloc/label_times_reporter.h"
 
 namespace mpq::alloc {
@@ -82,9 +81,7 @@ BENCHMARK(BM_SearchStep)
 }  // namespace mpq::alloc
 
 int main(int argc, char** argv) {
-  mpq::runtime::TuneMallocForRepeatedLargeAllocations();
-  benchmark::Initialize(&argc, argv);
-  mpq::alloc::testing::LabelTimesReporter reporter([](const mpq::alloc::testing::LabelTimes& t) {
+  return mpq::alloc::testing::RunBenchmarks(argc, argv, [](const mpq::alloc::testing::LabelTimes& t) {
     std::printf("\nTime per search step relative to the composite convolution (same run):\n");
     for (const auto& s : mpq::alloc::kSetups) {
       for (const char* m : mpq::alloc::kModeName) {
@@ -92,7 +89,4 @@ int main(int argc, char** argv) {
       }
     }
   });
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
 }

@@ -14,7 +14,6 @@
 
 #include "lib/alloc/hessian_trace.h"
 #include "lib/models/resnet.h"
-#include "lib/runtime/malloc_tuning.h"
 #include "tests/alloc/label_times_reporter.h"
 #include "tests/alloc/tiny_net.h"
 
@@ -65,15 +64,10 @@ BENCHMARK(BM_Pass)->DenseRange(0, 2)->Unit(benchmark::kMillisecond)->UseRealTime
 }  // namespace mpq::alloc
 
 int main(int argc, char** argv) {
-  mpq::runtime::TuneMallocForRepeatedLargeAllocations();
-  benchmark::Initialize(&argc, argv);
-  mpq::alloc::testing::LabelTimesReporter reporter([](const mpq::alloc::testing::LabelTimes& t) {
+  return mpq::alloc::testing::RunBenchmarks(argc, argv, [](const mpq::alloc::testing::LabelTimes& t) {
     std::printf("\nResNet-20 (1x32x32), 256 images, time relative to one training epoch over them (same run):\n");
     for (const char* l : mpq::alloc::kLabels) mpq::alloc::testing::PrintRatio(t, "training_epoch", l);
     std::printf("per_layer relative to joint:\n");
     mpq::alloc::testing::PrintRatio(t, "trace_iteration_joint", "trace_iteration_per_layer");
   });
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
 }

@@ -16,7 +16,6 @@
 
 #include "lib/alloc/uhlich.h"
 #include "lib/models/registry.h"
-#include "lib/runtime/malloc_tuning.h"
 #include "tests/alloc/label_times_reporter.h"
 
 namespace mpq::alloc {
@@ -69,12 +68,7 @@ void BM_TrainStep(benchmark::State& state) {
       RefreshBits(quantizers);
     }
   };
-  for (int i = 0; i < 3; ++i) step();  // warm-up
-  for (auto _ : state) step();
-  state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["images/s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
-  state.SetLabel(kModeName[mode]);
+  testing::MeasureSteps(state, step, batch, kModeName[mode]);
 }
 BENCHMARK(BM_TrainStep)->DenseRange(kFixed, kXminXmax)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -82,15 +76,10 @@ BENCHMARK(BM_TrainStep)->DenseRange(kFixed, kXminXmax)->Unit(benchmark::kMillise
 }  // namespace mpq::alloc
 
 int main(int argc, char** argv) {
-  mpq::runtime::TuneMallocForRepeatedLargeAllocations();
-  benchmark::Initialize(&argc, argv);
-  mpq::alloc::testing::LabelTimesReporter reporter([](const mpq::alloc::testing::LabelTimes& t) {
+  return mpq::alloc::testing::RunBenchmarks(argc, argv, [](const mpq::alloc::testing::LabelTimes& t) {
     const std::string base = mpq::alloc::kModeName[mpq::alloc::kFixed];
     std::printf("\nResNet-20 (CIFAR size, batch 64) time per training step relative to %s (same run):\n",
                 base.c_str());
     for (const char* m : mpq::alloc::kModeName) mpq::alloc::testing::PrintRatio(t, base, m);
   });
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
 }
