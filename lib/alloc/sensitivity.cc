@@ -14,6 +14,7 @@
 #include "lib/nn/layer_record.h"
 #include "lib/nn/qact.h"
 #include "lib/nn/qconv.h"
+#include "lib/runtime/interrupt.h"
 
 namespace mpq::alloc {
 namespace {
@@ -130,6 +131,11 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
   absl::Status error;
   while (true) {
     if (options.max_batches > 0 && batches >= options.max_batches) break;
+    // SIGTERM / SIGINT (a Slurm preemption): stop between batches, not after the pass.
+    if (absl::Status s = runtime::CheckInterrupt(absl::StrCat("the sensitivity pass, batch ", batches + 1)); !s.ok()) {
+      error = s;
+      break;
+    }
     absl::StatusOr<bool> more = loader.Next(&batch);
     if (!more.ok()) {
       error = more.status();

@@ -1,8 +1,8 @@
 // interrupt.h — SIGTERM and SIGINT as a request to stop cleanly. Slurm sends SIGTERM
 // before it preempts or requeues a job, and Ctrl-C sends SIGINT: the runner installs
-// the handlers, long loops (the trainer's steps, Hutchinson's iterations) call
-// CheckInterrupt, and the run is stored as "interrupted" (resumable) instead of being
-// left "running" by a killed process.
+// the handlers, long loops (the trainer's steps, Hutchinson's iterations, the batches of
+// IMPQ's sensitivity pass) call CheckInterrupt, and the run is stored as "interrupted"
+// (resumable) instead of being left "running" by a killed process.
 //
 //   runtime::InstallInterruptHandlers();                       // once, in main
 //   if (absl::Status s = runtime::CheckInterrupt("epoch 3"); !s.ok()) return s;  // Cancelled

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
 #include <map>
 
 #include "lib/alloc/impq.h"
 #include "lib/nn/layer_record.h"
+#include "lib/runtime/interrupt.h"
 #include "tests/alloc/tiny_net.h"
 
 namespace mpq::alloc {
@@ -145,6 +147,21 @@ TEST(SensitivityTest, MatchesBruteForceOverAllClasses) {
   ExpectMatches(*r, BruteForce(net, *d.calibration, 0));
   EXPECT_EQ(r->groups[0].elements, 9);          // conv1: 1 x 3 x 3 weights per kernel
   EXPECT_EQ(r->groups[4].elements, 4 * 2 * 9);  // conv2: the whole layer
+}
+
+// A SIGTERM (Slurm's preemption) stops the pass between batches as Cancelled, which the
+// runner stores as interrupted; cleared, the same pass runs.
+TEST(SensitivityTest, AnInterruptStopsThePassBetweenBatches) {
+  at::manual_seed(11);
+  auto net = std::make_shared<TinyNet>(testing::TinyNetOptions{});
+  Data d = MakeData(/*n_train=*/64, 16, /*n_calibration=*/24, /*batch=*/10);
+  runtime::SetInterruptForTesting(SIGTERM);
+  absl::StatusOr<SensitivityReport> r = MeasureSensitivity(*net, *d.calibration, {});
+  runtime::SetInterruptForTesting(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsCancelled(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("sensitivity pass, batch 1"), std::string::npos) << r.status();
+  EXPECT_TRUE(MeasureSensitivity(*net, *d.calibration, {}).ok());
 }
 
 TEST(SensitivityTest, MatchesBruteForceOverTopRunnersUp) {
