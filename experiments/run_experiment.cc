@@ -28,6 +28,7 @@
 #include "lib/cost/cost_model.h"
 #include "lib/dist/data_parallel.h"
 #include "lib/models/registry.h"
+#include "lib/runtime/cpu_info.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/train/trainer.h"
 
@@ -184,7 +185,7 @@ absl::Status OpenRun(Run& run, const std::optional<results::RunRecord>& previous
   n.host = Host();
   const int threads =
       run.options.threads > 0 ? run.options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  n.device = absl::StrCat("cpu (", threads, " threads)");
+  n.device = absl::StrCat("cpu (", threads, " threads, ", runtime::CpuModel(), ")");
   n.data_fingerprint = run.fingerprint;
   absl::StatusOr<int64_t> id = run.store.CreateRun(n);
   if (!id.ok()) return id.status();
