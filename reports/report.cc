@@ -397,9 +397,11 @@ absl::Status ParetoSection(ReportData& d, Document& doc) {
 // Every run beside each trajectory's point at no more BitOps.
 absl::Status MatchedBitOpsSection(ReportData& d, Document& doc) {
   doc.Heading(2, "At matched BitOps");
-  doc.Paragraph("Every finished run beside each iterative run (IMPQ) of the same network and dataset whose trajectory spans "
-       "its BitOps: the trajectory's point with the most BitOps not above the run's, so the iterative method is "
-       "read at no more compute. Training budgets are each experiment's own (see its spec and the paper tables).");
+  doc.Paragraph("Every finished run beside each iterative run (a method whose points are models: IMPQ, Uhlich et al.) "
+       "of the same network and dataset whose trajectory spans its BitOps: the trajectory's point with the most "
+       "BitOps not above the run's, so the iterative method is read at no more compute. Only runs with the same "
+       "training budget are paired: the same training examples (`train_subset`) and the same epochs the method "
+       "accounts for, within one (the allowance the leaderboard makes for sensitivity passes).");
   bool any_matched = false;
   for (auto& [key, members] : d.groups) {
     std::vector<std::vector<std::string>> rows;
@@ -417,6 +419,10 @@ absl::Status MatchedBitOpsSection(ReportData& d, Document& doc) {
       }
       for (const RunInfo* r : members) {
         if (r == t || !r->result->bitops || !r->result->test_top1) continue;
+        if (!r->spec || r->spec->train_subset != t->spec->train_subset ||
+            std::abs(r->EpochBudget() - t->EpochBudget()) > 1) {
+          continue;  // another training budget: not a matched comparison
+        }
         const double b = *r->result->bitops;
         if (b < lo || b > hi) continue;
         const Point* best = nullptr;

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "results/store.h"
 
 namespace mpq::reports {
@@ -113,11 +115,12 @@ ReportInputs MakeFixture() {
   const int64_t r3 = *store->CreateRun(bad);
   EXPECT_TRUE(store->MarkRun(r3, results::RunStatus::kFailed, "diverged").ok());
 
-  // A uniform 2-bit run whose BitOps (3.2e9) lie inside the IMPQ trajectory's range.
+  // A uniform 2-bit run whose BitOps (3.2e9) lie inside the IMPQ trajectory's range, with
+  // its training budget: 1000 examples, 11 epochs (IMPQ: 1 + 10 iterations x 1).
   results::NewRun w2 = fp;
   w2.name = "w2_fmnist";
   w2.spec_json = R"({"name":"w2_fmnist","model":"resnet20","dataset":"fashion_mnist","method":"uniform",)"
-                 R"("weight_quantizer":"lin","weight_bits":2,"act_bits":32,"epochs":2,"train_subset":1000})";
+                 R"("weight_quantizer":"lin","weight_bits":2,"act_bits":32,"epochs":11,"train_subset":1000})";
   w2.spec_hash = "h4";
   const int64_t r4 = *store->CreateRun(w2);
   EXPECT_TRUE(store->AddMetrics(r4, {{0, 0, "point_test_top1", 82.0}, {0, 0, "point_bitops", 3.2e9}}).ok());
@@ -209,6 +212,39 @@ TEST(ReportTest, ComparesRunsWithTheIterativeTrajectoryAtNoMoreBitOps) {
                             "`impq_fmnist` (run 2) point 1 | 3.000 | 3.00 / 32.00 | 83.00 | +1.00 |"));
   // The FP32 run (40 GBitOps) is outside the trajectory's 2.5..4 range: no row.
   EXPECT_THAT(md, Not(HasSubstr("| `fp32_fmnist` (run 1) | FP32 | 40.000")));
+}
+
+TEST(ReportTest, PairsOnlyRunsWithTheSameTrainingBudget) {
+  ReportInputs in = MakeFixture();
+  {
+    auto store = std::move(*results::ResultStore::Open(in.db_path));
+    // Inside the trajectory's BitOps range, but on 4x the examples, and on the same
+    // examples for 3 epochs: neither is a matched comparison.
+    int64_t hash = 0;
+    for (const auto& [name, subset, epochs] : {std::tuple<const char*, int, int>{"w2_more_data", 4000, 11},
+                                               {"w2_fewer_epochs", 1000, 3}}) {
+      results::NewRun n;
+      n.name = name;
+      n.spec_json = absl::StrCat(R"({"name":")", name, R"(","model":"resnet20","dataset":"fashion_mnist",)",
+                                 R"("method":"uniform","weight_quantizer":"lin","weight_bits":2,"act_bits":32,)",
+                                 R"("epochs":)", epochs, R"(,"train_subset":)", subset, "}");
+      n.spec_hash = absl::StrCat("other", hash++);
+      n.code_version = "t";
+      const int64_t id = *store->CreateRun(n);
+      results::FinalResult f;
+      f.test_top1 = 70;
+      f.val_top1 = 70;
+      f.bitops = 3.1e9;
+      f.bw_eff = 2;
+      f.ba_eff = 32;
+      EXPECT_TRUE(store->FinishRun(id, f).ok());
+    }
+  }
+  absl::StatusOr<Report> r = BuildReport(in);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->markdown, HasSubstr("| `w2_fmnist` (run 4) | uniform W2A32 | 3.200"));
+  EXPECT_THAT(r->markdown, Not(HasSubstr("| `w2_more_data`")));
+  EXPECT_THAT(r->markdown, Not(HasSubstr("| `w2_fewer_epochs`")));
 }
 
 TEST(ReportTest, HtmlIsWellFormedAndSelfContained) {
