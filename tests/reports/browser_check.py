@@ -67,30 +67,29 @@ class Page:
       if "method" in msg:
         self.events.append(msg)
 
+  def _receive_until(self, deadline, minimum_wait):
+    """Keeps the next event received before `deadline`; False when none came in time."""
+    self.ws.settimeout(max(minimum_wait, deadline - time.time()))
+    try:
+      msg = json.loads(self.ws.recv())
+    except websocket.WebSocketTimeoutException:
+      return False
+    if "method" in msg:
+      self.events.append(msg)
+    return True
+
   def wait_for(self, event, timeout_s):
     deadline = time.time() + timeout_s
     while not any(e["method"] == event for e in self.events):
       if time.time() > deadline:
         raise RuntimeError("no %s within %d s" % (event, timeout_s))
-      self.ws.settimeout(max(0.1, deadline - time.time()))
-      try:
-        msg = json.loads(self.ws.recv())
-      except websocket.WebSocketTimeoutException:
-        continue
-      if "method" in msg:
-        self.events.append(msg)
+      self._receive_until(deadline, 0.1)
 
   def drain(self, seconds):
     """Collects events for `seconds` more (late console errors, late requests)."""
     deadline = time.time() + seconds
-    while time.time() < deadline:
-      self.ws.settimeout(max(0.05, deadline - time.time()))
-      try:
-        msg = json.loads(self.ws.recv())
-      except websocket.WebSocketTimeoutException:
-        break
-      if "method" in msg:
-        self.events.append(msg)
+    while time.time() < deadline and self._receive_until(deadline, 0.05):
+      pass
 
 
 def start_chromium(profile):
