@@ -1,5 +1,6 @@
 #include "datasets/loader.h"
 
+#include <ATen/Context.h>
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
@@ -32,6 +33,11 @@ absl::StatusOr<std::unique_ptr<DataLoader>> DataLoader::Create(const Dataset& da
     }
   }
   if (indices.empty()) return absl::InvalidArgumentError(absl::StrCat(name, " loader: no examples to load"));
+  if ((options.pin_memory || options.device.is_cuda()) && !at::globalContext().hasCUDA()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        name, " loader: ", options.pin_memory ? "pin_memory" : options.device.str(),
+        " needs CUDA, and this LibTorch has none (or no GPU is visible); use the CPU"));
+  }
   const DatasetInfo& info = dataset.info();
   const int64_t in_h = std::max(info.height, pipeline.pad_to), in_w = std::max(info.width, pipeline.pad_to);
   int64_t height = 0, width = 0;
@@ -96,7 +102,7 @@ absl::StatusOr<Batch> DataLoader::MakeBatch(int64_t batch_index, int64_t epoch) 
   const int64_t n = end - begin;
   const int64_t example_floats = channels_ * height_ * width_;
   Batch batch;
-  batch.images = at::empty({n, channels_, height_, width_}, at::kFloat);
+  batch.images = at::empty({n, channels_, height_, width_}, at::TensorOptions(at::kFloat).pinned_memory(options_.pin_memory));
   batch.labels = at::empty({n}, at::kLong);
   float* images = batch.images.data_ptr<float>();
   int64_t* labels = batch.labels.data_ptr<int64_t>();
@@ -179,7 +185,17 @@ absl::StatusOr<bool> DataLoader::Next(Batch* batch) {
     // it, empty, to keep in step with the others).
     if (result->labels.size(0) == 0 && options_.shard_count == 1) continue;
     *batch = std::move(*result);
+    ToDevice(batch, options_.device);
     return true;
+  }
+}
+
+void ToDevice(Batch* batch, const c10::Device& device) {
+  if (batch->images.defined() && batch->images.device() != device) {
+    batch->images = batch->images.to(device, /*non_blocking=*/true);
+  }
+  if (batch->labels.defined() && batch->labels.device() != device) {
+    batch->labels = batch->labels.to(device, /*non_blocking=*/true);
   }
 }
 

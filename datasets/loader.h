@@ -72,7 +72,18 @@ struct LoaderOptions {
   // so that every shard takes the same number of steps. Default: one shard.
   int shard_index = 0;
   int shard_count = 1;
+  // Where Next() delivers batches (ToDevice on the consumer's thread; the workers decode
+  // on the CPU). Default the CPU.
+  c10::Device device = c10::Device(c10::kCPU);
+  // Batches decoded into page-locked host memory, so that their copy to a GPU does not
+  // block. Only with a CUDA LibTorch (a CPU-only one cannot pin); default off.
+  bool pin_memory = false;
 };
+
+// Moves a batch's images and labels to `device` (no-op where they are); from pinned
+// memory the copy is asynchronous on the current CUDA stream, so it overlaps the step
+// before it. The decoding stays on the loader's CPU workers.
+void ToDevice(Batch* batch, const c10::Device& device);
 
 class DataLoader {
  public:

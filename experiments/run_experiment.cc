@@ -28,7 +28,7 @@
 #include "lib/cost/cost_model.h"
 #include "lib/dist/data_parallel.h"
 #include "lib/models/registry.h"
-#include "lib/runtime/cpu_info.h"
+#include "lib/runtime/device.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/train/trainer.h"
 
@@ -66,6 +66,7 @@ struct Run {
   const ExperimentSpec& spec;
   results::ResultStore& store;
   const RunnerOptions& options;
+  c10::Device device = c10::Device(c10::kCPU);  // the model, its batches, its allocator's work
   std::string fingerprint, hash, state_root, checkpoint_dir;
   int64_t id = 0;
   std::unique_ptr<RunLock> lock;
@@ -173,7 +174,7 @@ absl::Status OpenRun(Run& run, const std::optional<results::RunRecord>& previous
     std::filesystem::create_directories(run.checkpoint_dir, ec);
     if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", run.checkpoint_dir, ": ", ec.message()));
     if (absl::Status s = run.store.MarkRun(run.id, results::RunStatus::kRunning); !s.ok()) return s;
-    absl::PrintF("%s: resuming run %d (%s)\n", spec.name, run.id, previous->status);
+    absl::PrintF("%s: resuming run %d (%s) on %s\n", spec.name, run.id, previous->status, run.device.str());
     return absl::OkStatus();
   }
   results::NewRun n;
@@ -185,7 +186,7 @@ absl::Status OpenRun(Run& run, const std::optional<results::RunRecord>& previous
   n.host = Host();
   const int threads =
       run.options.threads > 0 ? run.options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  n.device = absl::StrCat("cpu (", threads, " threads, ", runtime::CpuModel(), ")");
+  n.device = runtime::DescribeDevice(run.device, threads, runtime::CudaDeviceCount());
   n.data_fingerprint = run.fingerprint;
   absl::StatusOr<int64_t> id = run.store.CreateRun(n);
   if (!id.ok()) return id.status();
@@ -227,6 +228,8 @@ absl::Status MakeLoaders(Run& run) {
   lo.shuffle = true;
   lo.seed = seed;
   lo.num_workers = run.options.workers;
+  lo.device = run.device;  // decoded on the CPU workers, delivered on the run's device
+  lo.pin_memory = run.device.is_cuda();
   if (run.dp() != nullptr) {  // this rank's share of every global batch
     lo.shard_index = run.dp()->rank();
     lo.shard_count = run.dp()->world_size();
@@ -281,6 +284,7 @@ absl::Status BuildModel(Run& run) {
   at::manual_seed(static_cast<uint64_t>(spec.seed));
   try {
     run.model = (*models::FindModel(spec.model))->make(start);
+    run.model->to(run.device);  // initialized on the CPU (seeded), then moved
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(spec.name, ": cannot build ", spec.model, ": ", e.what_without_backtrace()));
@@ -371,7 +375,9 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
     return run.store.AddMetrics(run.id, m);
   };
   ctx.make_model = [&]() -> std::shared_ptr<models::Model> {
-    return (*models::FindModel(spec.model))->make(run.model_options);
+    std::shared_ptr<models::Model> model = (*models::FindModel(spec.model))->make(run.model_options);
+    model->to(run.device);
+    return model;
   };
   ctx.make_model_with = [&](const models::QuantConfig& quant) -> absl::StatusOr<std::shared_ptr<models::Model>> {
     const models::ModelEntry* entry = *models::FindModel(spec.model);
@@ -381,7 +387,9 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
     }
     models::ModelOptions mo = run.model_options;
     mo.quant = quant;
-    return entry->make(mo);
+    std::shared_ptr<models::Model> model = entry->make(mo);
+    model->to(run.device);
+    return model;
   };
   std::unique_ptr<alloc::Allocator> allocator = spec.method->make(*spec.method_options);
   *allocator_name = allocator->name();
@@ -435,6 +443,25 @@ absl::StatusOr<results::FinalResult> Evaluate(Run& run, const alloc::AllocatorRe
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::ResultStore& store,
                                          const RunnerOptions& options, RunError* error) {
   Run run(spec, store, options);
+  // The device, before anything is written: CUDA where there is none is this call's error.
+  {
+    const std::string& setting_text = options.device.empty() ? spec.device : options.device;
+    absl::StatusOr<runtime::DeviceSetting> setting = runtime::ParseDeviceSetting(setting_text);
+    if (!setting.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(spec.name, ": ", options.device.empty() ? "\"device\"" : "--device",
+                                                     ": ", setting.status().message()));
+    }
+    absl::StatusOr<c10::Device> device = runtime::ResolveDevice(*setting);
+    if (!device.ok()) {
+      return absl::Status(device.status().code(), absl::StrCat(spec.name, ": ", device.status().message()));
+    }
+    if (run.dp() != nullptr && device->is_cuda()) {
+      return absl::UnimplementedError(absl::StrCat(
+          spec.name, ": data-parallel runs on ", device->str(), ": only Gloo on CPU tensors is wired so far (NCCL "
+          "is not; docs/distributed.md); set device cpu"));
+    }
+    run.device = *device;
+  }
   if (run.dp() != nullptr && spec.method->name != std::string("uniform")) {
     return absl::InvalidArgumentError(absl::StrCat(
         spec.name, ": data-parallel runs (world size ", run.dp()->world_size(), ") support method uniform so far; ",

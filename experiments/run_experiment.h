@@ -43,6 +43,9 @@ struct RunnerOptions {
   // Methods: uniform only so far (the others' sensitivity passes and state files are not
   // yet rank-aware; docs/distributed.md).
   dist::DataParallel* data_parallel = nullptr;
+  // Where to compute, overriding every spec's "device" (auto, cpu, cuda, cuda:N); "" =
+  // the spec's. Resolved before anything is written: CUDA where there is none is an error.
+  std::string device;
   bool force = false;         // re-run a finished spec
   int threads = 0;            // LibTorch threads; 0 = all cores
   int workers = 1;            // data loader worker threads

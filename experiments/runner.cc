@@ -41,6 +41,7 @@
 #include "experiments/run_experiment.h"
 #include "experiments/spec.h"
 #include "lib/dist/data_parallel.h"
+#include "lib/runtime/device.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/runtime/malloc_tuning.h"
 #include "results/store.h"
@@ -60,6 +61,9 @@ ABSL_FLAG(int64_t, epochs, 0, "Override the specs' epochs (0 = keep).");
 ABSL_FLAG(std::string, db, "", "Results database; default <workspace>/results/mpqbench.db.");
 ABSL_FLAG(int, threads, 0, "LibTorch threads; 0 = all cores.");
 ABSL_FLAG(int, workers, 1, "Data loader worker threads.");
+ABSL_FLAG(std::string, device, "",
+          "Where to compute, overriding the specs' \"device\": auto (a CUDA device when there is one, else the "
+          "CPU), cpu, cuda, cuda:N; default: each spec's (auto unless it says).");
 ABSL_FLAG(bool, force, false, "Re-run finished specs instead of reporting the cached result.");
 
 namespace mpq::experiments {
@@ -106,8 +110,8 @@ void PrintTable(const std::vector<RunSummary>& rows, const std::string& db) {
 int main(int argc, char** argv) {
   mpq::runtime::TuneMallocForRepeatedLargeAllocations();
   mpq::runtime::InstallInterruptHandlers();
-  absl::SetProgramUsageMessage(
-      "run [--data_dir=DIR] [--epochs=N] [--db=PATH] [--force] SPEC_FILE... (or --spec=FILE[,FILE...])");
+  absl::SetProgramUsageMessage("run [--data_dir=DIR] [--epochs=N] [--db=PATH] [--device=D] [--force] SPEC_FILE... (or "
+                               "--spec=FILE[,FILE...])");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   // Spec files as arguments (any path, commas included) and/or the --spec list.
   std::vector<std::string> spec_files = absl::GetFlag(FLAGS_spec);
@@ -115,6 +119,16 @@ int main(int argc, char** argv) {
   if (spec_files.empty()) {
     absl::FPrintF(stderr, "run: no spec file given; usage: %s\n", absl::ProgramUsageMessage());
     return 2;
+  }
+  // --device names one device for every spec: checked before anything runs or is written.
+  if (const std::string device = absl::GetFlag(FLAGS_device); !device.empty()) {
+    absl::StatusOr<mpq::runtime::DeviceSetting> setting = mpq::runtime::ParseDeviceSetting(device);
+    absl::StatusOr<c10::Device> resolved =
+        setting.ok() ? mpq::runtime::ResolveDevice(*setting) : absl::StatusOr<c10::Device>(setting.status());
+    if (!resolved.ok()) {
+      absl::FPrintF(stderr, "run: --device: %s\n", resolved.status().message());
+      return 2;
+    }
   }
   const std::string workspace = mpq::experiments::Workspace();
   const std::string papers_dir = mpq::experiments::PapersDir(argv[0], workspace);
@@ -214,6 +228,7 @@ int main(int argc, char** argv) {
   options.code_identity = mpq::experiments::CodeIdentity(workspace);
   options.data_parallel = data_parallel.get();
   options.force = absl::GetFlag(FLAGS_force);
+  options.device = absl::GetFlag(FLAGS_device);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.workers = absl::GetFlag(FLAGS_workers);
   std::vector<mpq::experiments::RunSummary> rows;

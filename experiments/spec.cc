@@ -16,6 +16,7 @@
 #include "datasets/registry.h"
 #include "lib/alloc/option_reader.h"
 #include "lib/models/registry.h"
+#include "lib/runtime/device.h"
 #include "lib/runtime/digest.h"
 
 namespace mpq::experiments {
@@ -52,6 +53,7 @@ Json ToJson(const ExperimentSpec& s) {
          {"paper_row", s.paper_row}};
   // Written only when not the default, so the identity of existing specs is unchanged.
   if (s.quant.act_placement == models::ActPlacement::kReluOutput) j["act_placement"] = "relu";
+  if (s.device != "auto") j["device"] = s.device;
   j[s.method->name] = s.method_options->ToJson();
   return j;
 }
@@ -149,6 +151,12 @@ absl::StatusOr<ExperimentSpec> FromJson(const Json& j, const std::string& source
   s.train_subset = r.Integer("train_subset", 0, 0, std::numeric_limits<int32_t>::max());
   s.seed = r.Integer("seed", s.seed, 0, std::numeric_limits<int64_t>::max());
   s.paper_row = r.String("paper_row", "");
+  const std::string device = r.String("device", "auto");
+  if (absl::StatusOr<runtime::DeviceSetting> d = runtime::ParseDeviceSetting(device); d.ok()) {
+    s.device = runtime::Name(*d);
+  } else {
+    r.Fail("device", std::string(d.status().message()));
+  }
   // The method's own object; another method's is refused with a reason.
   const Json* options = s.method != nullptr ? r.Object(s.method->name) : nullptr;
   for (const alloc::MethodEntry& m : alloc::Methods()) {
@@ -294,6 +302,7 @@ absl::Status CheckPaperRow(const ExperimentSpec& spec, const std::set<std::strin
 std::string SpecHash(const ExperimentSpec& spec, const std::string& code_identity, const std::string& data_fingerprint) {
   Json j = ToJson(spec);
   j.erase("data_dir");  // where the data lives is not its identity; its fingerprint is
+  j.erase("device");    // nor where it computes (the runs table records that)
   runtime::Fnv1a64 h;
   h.Add(j.dump()).Add("\n").Add(code_identity);
   // Appended only when given, so hashes of runs without a fingerprint stay as they were.

@@ -48,6 +48,10 @@ struct ExperimentSpec {
   int64_t train_subset = 0;                // use only N training examples (after the split); 0 = all
   int64_t seed = 1;
   std::string paper_row;                   // "" or the published row this reproduces (experiments/papers)
+  // Where it computes: auto (a CUDA device when there is one, else the CPU), cpu, cuda,
+  // cuda:N (lib/runtime/device.h; the runner's --device overrides it). Like data_dir, not
+  // part of the run identity: a run interrupted on a GPU resumes on a CPU and the reverse.
+  std::string device = "auto";
 
   // The method's options as their type (the method's header), e.g. options<alloc::ImpqOptions>().
   template <typename T>
@@ -76,7 +80,8 @@ absl::StatusOr<ExperimentSpec> WithEpochs(const ExperimentSpec& spec, int64_t ep
 std::string SpecToJson(const ExperimentSpec& spec);
 
 // Run identity: 16 hex digits of FNV-1a 64 over the canonical JSON (without data_dir,
-// which says where the data is, not what it is) and the code version.
+// which says where the data is, not what it is, nor device, where it computes) and the
+// code version.
 // The published row ids of every <dir>/*.json paper file (experiments/papers); errors
 // name the file.
 absl::StatusOr<std::set<std::string>> ReadPaperRows(const std::string& dir);

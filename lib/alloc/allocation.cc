@@ -45,7 +45,7 @@ Allocation ReadAllocation(const torch::nn::Module& model) {
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     const torch::nn::Module& m = *item.value();
     if (at::Tensor bits = WeightBitsOf(m); bits.defined()) {
-      const at::Tensor b = bits.to(at::kLong).contiguous();
+      const at::Tensor b = bits.to(at::kCPU, at::kLong).contiguous();
       for (int64_t g = 0; g < b.numel(); ++g) a.groups.push_back({item.key(), true, g, b.data_ptr<int64_t>()[g]});
     } else if (const nn::QActImpl* act = QuantizingActOf(m)) {
       acts.push_back({item.key(), false, 0, act->current_bits()});

@@ -20,6 +20,7 @@
 #include "lib/runtime/atomic_file.h"
 #include "lib/train/state.h"
 #include "lib/nn/mixq.h"
+#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -132,7 +133,7 @@ absl::StatusOr<ExpectedBitOps> ExpectedBitOps::Build(models::Model& model, std::
   {
     at::NoGradGuard no_grad;
     nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape));
+    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
     std::map<const void*, const torch::nn::Module*> act_of;
     for (const nn::ActivationRecord& a : recorder.activations()) {
       if (dynamic_cast<const nn::MixQActImpl*>(a.module)) act_of[a.output.data_ptr()] = a.module;
@@ -183,7 +184,8 @@ Allocation Discretize(models::Model& model, Discretization how, uint64_t seed) {
       alpha = c->alpha;
       candidates = c->candidate_bits;
     }
-    const at::Tensor p = at::softmax(alpha.detach().to(at::kDouble), 0);
+    // On the host, with the seeded CPU generator: the same allocation whatever the device.
+    const at::Tensor p = at::softmax(alpha.detach().to(at::kCPU, at::kDouble), 0);
     const int64_t i = how == Discretization::kArgmax ? p.argmax().item<int64_t>()
                                                      : at::multinomial(p, 1, false, gen).item<int64_t>();
     (is_weight ? a.groups : acts).push_back({name, is_weight, 0, candidates[i].item<int64_t>()});
@@ -270,7 +272,7 @@ absl::StatusOr<AllocatorResult> EdmipsAllocator::Run(AllocatorContext& ctx) {
           candidates = a->candidate_bits;
           kind = "a";
         }
-        const at::Tensor p = at::softmax(alpha.detach().to(at::kDouble), 0);
+        const at::Tensor p = at::softmax(alpha.detach().to(at::kCPU, at::kDouble), 0);
         for (int64_t i = 0; i < p.numel(); ++i) {
           m.emplace_back(names::AlphaMetric(name, kind == "w", candidates[i].item<int64_t>()), p[i].item<double>());
         }

@@ -21,6 +21,7 @@
 #include "lib/quant/symmetric.h"
 #include "lib/train/state.h"
 #include "lib/train/trainer.h"
+#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -214,7 +215,7 @@ std::vector<std::pair<std::string, std::string>> LayersReadingOneTensor(models::
   {
     at::NoGradGuard no_grad;
     nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape));
+    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
     std::map<const void*, std::string> first_reader;
     for (const nn::LayerRecord& r : recorder.layers()) {
       const auto name = names.find(r.module);

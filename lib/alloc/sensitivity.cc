@@ -168,7 +168,7 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
         WeightLayer w;
         w.module = r.module;
         w.name = names.count(r.module) ? names[r.module] : absl::StrCat("layer", layers.size());
-        w.sum = at::zeros({r.out_channels}, at::kDouble);
+        w.sum = at::zeros({r.out_channels}, r.output.options().dtype(at::kDouble));
         w.groups_of_bits = BitGroupsOf(*r.module);
         w.bits = r.weight_bits;
         w.weight = FloatWeightOf(*r.module);
@@ -234,10 +234,11 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
 
   const double scale = 1.0 / (12.0 * static_cast<double>(report.examples));
   for (const WeightLayer& w : layers) {
-    const at::Tensor energy = w.sum * scale;
+    // Read on the host: one copy per layer rather than a device sync per channel.
+    const at::Tensor energy = (w.sum * scale).to(at::kCPU);
     const int64_t c = energy.size(0);
-    const at::Tensor abs_w = w.weight.detach().abs().reshape({c, -1}).to(at::kDouble);
-    const at::Tensor abs_q = w.quantized.abs().reshape({c, -1}).to(at::kDouble);
+    const at::Tensor abs_w = w.weight.detach().abs().reshape({c, -1}).to(at::kCPU, at::kDouble);
+    const at::Tensor abs_q = w.quantized.abs().reshape({c, -1}).to(at::kCPU, at::kDouble);
     const int64_t per_channel = abs_w.size(1);
     if (w.groups_of_bits == c) {
       for (int64_t i = 0; i < c; ++i) {

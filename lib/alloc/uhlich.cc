@@ -28,6 +28,7 @@
 #include "lib/nn/qconv.h"
 #include "lib/quant/uhlich.h"
 #include "lib/train/state.h"
+#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -84,7 +85,7 @@ absl::StatusOr<std::vector<UhlichQuantizer>> FindUhlichQuantizers(models::Model&
     model.eval();
     at::NoGradGuard no_grad;
     nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape));
+    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
     model.train(was_training);
     for (const nn::ActivationRecord& a : recorder.activations()) act_elements.emplace(a.module, a.elements);
   }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "lib/nn/layer_record.h"
+#include "lib/runtime/device.h"
 
 namespace mpq::cost {
 namespace {
@@ -119,7 +120,7 @@ CostReport MeasureModelCost(const torch::nn::Module& module, const std::function
   std::map<const torch::nn::Module*, std::string> names;
   for (const auto& item : module.named_modules()) names[item.value().get()] = item.key();
 
-  const at::Tensor input = at::zeros(input_shape);
+  const at::Tensor input = at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(module)));
   nn::LayerRecorder recorder;
   {
     at::NoGradGuard no_grad;

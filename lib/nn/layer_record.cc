@@ -35,7 +35,7 @@ LayerRecord ConvRecord(const torch::nn::Module* module, int64_t in_channels, int
 }
 
 std::vector<int64_t> PerChannelBits(const at::Tensor& bits, int64_t out_channels) {
-  const at::Tensor b = bits.to(at::kLong).contiguous();
+  const at::Tensor b = bits.to(at::kCPU, at::kLong).contiguous();
   const int64_t* p = b.data_ptr<int64_t>();
   std::vector<int64_t> result(out_channels);
   for (int64_t c = 0; c < out_channels; ++c) result[c] = b.numel() == 1 ? p[0] : p[c];

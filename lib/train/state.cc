@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/runtime/atomic_file.h"
+#include "lib/runtime/device.h"
 
 namespace mpq::train {
 
@@ -39,12 +40,12 @@ absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::st
   return runtime::WriteChecksummedFile(path, bytes.str());
 }
 
-absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path) {
+absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path, c10::Device device) {
   absl::StatusOr<std::string> bytes = runtime::ReadChecksummedFile(path);
   if (!bytes.ok()) return bytes.status();
   try {
     std::istringstream in(*bytes);
-    archive.load_from(in);
+    archive.load_from(in, device);  // map_location: the tensors as they were written, on `device`
   } catch (const c10::Error& e) {
     return absl::DataLossError(absl::StrCat("cannot load ", path,
                                             " (delete it, or the run's checkpoint directory, to start over): ",
@@ -67,9 +68,11 @@ absl::Status LoadModuleFrom(torch::nn::Module& module, torch::serialize::InputAr
                             const std::string& path) {
   // LibTorch's load replaces each tensor (shape included) with the archive's: a
   // checkpoint of another network would load "successfully". Shapes are compared.
-  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
-  for (const auto& p : module.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
-  for (const auto& b : module.named_buffers()) shapes.emplace_back(b.key(), b.value().sizes().vec());
+  // Where the archive's device differs from a tensor's, LibTorch moves the tensor there
+  // (set_data): devices are compared too.
+  std::vector<std::pair<std::vector<int64_t>, c10::Device>> shapes;
+  for (const auto& p : module.named_parameters()) shapes.emplace_back(p.value().sizes().vec(), p.value().device());
+  for (const auto& b : module.named_buffers()) shapes.emplace_back(b.value().sizes().vec(), b.value().device());
   const std::string fix = " (a different network or build? delete it, or the run's checkpoint directory, to start over)";
   try {
     module.load(archive);
@@ -78,7 +81,12 @@ absl::Status LoadModuleFrom(torch::nn::Module& module, torch::serialize::InputAr
   }
   size_t i = 0;
   auto check = [&](const std::string& name, const at::Tensor& t) -> absl::Status {
-    const std::vector<int64_t>& want = shapes[i++].second;
+    const auto& [want, device] = shapes[i++];
+    if (t.device() != device) {
+      return absl::DataLossError(absl::StrCat("cannot load ", path, " into the model: ", name, " was read onto ",
+                                              t.device().str(), ", the model is on ", device.str(),
+                                              " (load the archive onto the model's device)"));
+    }
     if (t.sizes().vec() == want) return absl::OkStatus();
     return absl::DataLossError(absl::StrCat("cannot load ", path, " into the model: ", name, " has shape [",
                                             absl::StrJoin(t.sizes().vec(), ", "), "] there, [",
@@ -95,7 +103,7 @@ absl::Status LoadModuleFrom(torch::nn::Module& module, torch::serialize::InputAr
 
 absl::Status LoadModule(torch::nn::Module& module, const std::string& path) {
   torch::serialize::InputArchive archive;
-  if (absl::Status s = LoadArchive(archive, path); !s.ok()) return s;
+  if (absl::Status s = LoadArchive(archive, path, runtime::DeviceOf(module)); !s.ok()) return s;
   return LoadModuleFrom(module, archive, path);
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <string>
 #include <vector>
@@ -34,15 +35,20 @@ namespace mpq::train {
 std::vector<at::Tensor> CopyState(const torch::nn::Module& module);
 void RestoreState(torch::nn::Module& module, const std::vector<at::Tensor>& state);
 
-// Writes an archive to `path` (checksummed, atomic); LoadArchive checks and reads it.
+// Writes an archive to `path` (checksummed, atomic); LoadArchive checks and reads it,
+// with every tensor placed on `device` whatever device wrote it (a GPU run's state
+// resumes on a CPU machine and the reverse).
 absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::string& path);
-absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path);
+absl::Status LoadArchive(torch::serialize::InputArchive& archive, const std::string& path,
+                         c10::Device device = c10::Device(c10::kCPU));
 absl::Status SaveModule(const torch::nn::Module& module, const std::string& path);
 // The module must have the same parameters and buffers (names and shapes) as the one
 // saved; otherwise DataLoss naming the file and the first differing tensor (the module
-// is then unusable).
+// is then unusable). The tensors are read onto the module's device (runtime::DeviceOf).
 absl::Status LoadModule(torch::nn::Module& module, const std::string& path);
-// The same from an archive already read (`path` names it in errors).
+// The same from an archive already read (`path` names it in errors); the archive must
+// have been read onto the module's device (LoadArchive's `device`), else DataLoss
+// naming the tensor and both devices (LibTorch would silently move it).
 absl::Status LoadModuleFrom(torch::nn::Module& module, torch::serialize::InputArchive& archive,
                             const std::string& path);
 

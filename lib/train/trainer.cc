@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "lib/dist/data_parallel.h"
+#include "lib/runtime/device.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/train/state.h"
 
@@ -97,7 +98,7 @@ at::Tensor HistoryTensor(const std::vector<EpochStats>& history) {
 
 std::vector<EpochStats> HistoryFrom(const at::Tensor& t) {
   std::vector<EpochStats> h;
-  const at::Tensor c = t.contiguous();
+  const at::Tensor c = t.to(at::kCPU).contiguous();  // read onto the model's device
   const double* p = c.data_ptr<double>();
   for (int64_t i = 0; i < c.size(0); ++i, p += 9) {
     h.push_back({static_cast<int64_t>(p[0]), p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]});
@@ -120,11 +121,13 @@ absl::StatusOr<EvalResult> Evaluate(models::Model& model, data::DataLoader& load
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0, steps = 0;
   loader.StartEpoch(0);
+  const c10::Device device = runtime::DeviceOf(model);
   data::Batch batch;
   while (max_steps == 0 || steps < max_steps) {
     absl::StatusOr<bool> more = loader.Next(&batch);
     if (!more.ok()) return more.status();
     if (!*more) break;
+    data::ToDevice(&batch, device);
     const at::Tensor logits = model.forward(batch.images);
     loss_sum += at::cross_entropy_loss(logits, batch.labels).item<double>() * batch.labels.size(0);
     const TopK c = CountCorrect(logits, batch.labels);
@@ -173,6 +176,13 @@ absl::StatusOr<TrainResult> Trainer::Run() {
                                                    " in [0, epochs]"));
   }
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  // Everything follows the model: batches, the optimizer's state, checkpoints read back.
+  const c10::Device device = runtime::DeviceOf(model_);
+  if (o.data_parallel != nullptr && !device.is_cpu()) {
+    return absl::UnimplementedError(absl::StrCat("trainer: data-parallel training on ", device.str(),
+                                                 ": only Gloo on CPU tensors is wired so far (NCCL is not; "
+                                                 "docs/distributed.md); use device cpu"));
+  }
   std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(model_, o, arch_parameters_);
   TrainResult result;
   std::vector<at::Tensor> best_state;
@@ -189,9 +199,9 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   if (!last_path.empty() && std::filesystem::exists(last_path, ec)) {
     torch::serialize::InputArchive best, archive;
     if (std::filesystem::exists(best_path, ec)) {
-      if (absl::Status s = LoadArchive(best, best_path); !s.ok()) return s;
+      if (absl::Status s = LoadArchive(best, best_path, device); !s.ok()) return s;
     }
-    if (absl::Status s = LoadArchive(archive, last_path); !s.ok()) return s;
+    if (absl::Status s = LoadArchive(archive, last_path, device); !s.ok()) return s;
     if (std::filesystem::exists(best_path, ec)) {
       if (absl::Status s = LoadModuleFrom(model_, best, best_path); !s.ok()) return s;
       best_state = CopyState(model_);
@@ -211,7 +221,14 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       result.best_epoch = best_epoch.item<int64_t>();
       result.best_val_top1 = best_val.item<double>();
       at::Generator generator = at::detail::getDefaultCPUGenerator();
-      generator.set_state(rng);
+      generator.set_state(rng.to(at::kCPU));
+      // A CUDA run's generator (dropout on the GPU), when resuming on CUDA; a run that
+      // moves between a GPU and the CPU continues from the CPU generator alone.
+      at::Tensor cuda_rng;
+      if (device.is_cuda() && archive.try_read("rng_cuda", cuda_rng)) {
+        at::Generator cuda_generator = at::globalContext().defaultGenerator(device);
+        cuda_generator.set_state(cuda_rng.to(at::kCPU));
+      }
       result.resumed_from_epoch = static_cast<int64_t>(result.history.size());
     } catch (const c10::Error& e) {
       return absl::DataLossError(absl::StrCat("trainer: cannot resume from ", last_path,
@@ -256,6 +273,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       absl::StatusOr<bool> more = train_.Next(&batch);
       if (!more.ok()) return more.status();
       if (!*more) break;
+      data::ToDevice(&batch, device);
       const double lr = LearningRate(epoch + static_cast<double>(step) / steps);
       const double arch_lr = lr * o.arch_lr / o.lr;
       if (o.alternate_arch && !arch_parameters_.empty()) {
@@ -386,6 +404,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       archive.write("best_epoch", at::scalar_tensor(result.best_epoch, at::kLong));
       archive.write("best_val_top1", at::scalar_tensor(result.best_val_top1, at::kDouble));
       archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+      if (device.is_cuda()) archive.write("rng_cuda", at::globalContext().defaultGenerator(device).get_state());
       if (absl::Status s = SaveArchive(archive, last_path); !s.ok()) return s;
     }
     if (progress) {

@@ -191,5 +191,39 @@ TEST(DataLoaderTest, BadOptionsAreErrors) {
   EXPECT_THAT((*loader)->Next(&batch).status().message(), HasSubstr("StartEpoch"));
 }
 
+// Batches come out on the loader's device, decoded on the CPU: "meta" is the device a
+// CPU-only LibTorch has besides the CPU. Pinning and CUDA need a CUDA LibTorch.
+TEST(DataLoaderTest, BatchesComeOnTheLoadersDevice) {
+  std::unique_ptr<InMemoryDataset> ds = Synthetic(10);
+  LoaderOptions o;
+  o.batch_size = 4;
+  const std::vector<Batch> on_cpu = Epoch(*MakeLoader(*ds, Iota(10), o), 0);
+  o.device = c10::Device(c10::kMeta);
+  const std::vector<Batch> on_meta = Epoch(*MakeLoader(*ds, Iota(10), o), 0);
+  ASSERT_EQ(on_meta.size(), on_cpu.size());
+  for (size_t i = 0; i < on_meta.size(); ++i) {
+    EXPECT_EQ(on_meta[i].images.device(), c10::Device(c10::kMeta));
+    EXPECT_EQ(on_meta[i].labels.device(), c10::Device(c10::kMeta));
+    EXPECT_EQ(on_meta[i].images.sizes(), on_cpu[i].images.sizes());
+    EXPECT_EQ(on_meta[i].indices, on_cpu[i].indices);
+    EXPECT_EQ(on_cpu[i].images.device(), c10::Device(c10::kCPU));
+  }
+  Batch same = on_cpu[0];
+  const void* data = same.images.data_ptr();
+  ToDevice(&same, c10::Device(c10::kCPU));
+  EXPECT_EQ(same.images.data_ptr(), data);  // already there: no copy
+
+  if (at::globalContext().hasCUDA()) GTEST_SKIP() << "a CUDA LibTorch can pin and place on CUDA";
+  LoaderOptions pinned;
+  pinned.pin_memory = true;
+  const absl::Status p = DataLoader::Create(*ds, Iota(10), FashionMnistPipelines(28).eval, pinned).status();
+  EXPECT_EQ(p.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(p.message()), HasSubstr("pin_memory needs CUDA, and this LibTorch has none"));
+  LoaderOptions cuda;
+  cuda.device = c10::Device(c10::kCUDA, 0);
+  EXPECT_THAT(std::string(DataLoader::Create(*ds, Iota(10), FashionMnistPipelines(28).eval, cuda).status().message()),
+              HasSubstr("cuda:0 needs CUDA, and this LibTorch has none"));
+}
+
 }  // namespace
 }  // namespace mpq::data

@@ -45,6 +45,23 @@ out=$("$run" --spec="$(spec ok2 '{"name":"ok2","dataset":"synthetic"}')" --db=/p
 [[ $rc -eq 2 ]] || fail "unwritable db path exited $rc"
 grep -q "/proc/mpqbench_test.db: cannot open" <<<"$out" || fail "unwritable db path not named: $out"
 
+# 2c. A device that is not there (no machine has a cuda:999): --device is refused before
+#     anything runs (exit 2), a spec's "device" fails that spec before its run row exists;
+#     a device that is not a device is an invalid spec. Nothing is stored either way.
+out=$("$run" --spec="$(spec dev '{"name":"dev","dataset":"synthetic"}')" --device=cuda:999 2>&1); rc=$?
+[[ $rc -eq 2 ]] || fail "--device=cuda:999 exited $rc: $out"
+grep -Eq "run: --device: device cuda:999 was asked for, but (no CUDA device is usable here|only [0-9]+ CUDA device)" \
+  <<<"$out" || fail "unclear --device message: $out"
+out=$("$run" --spec="$(spec dev2 '{"name":"dev2","dataset":"synthetic","device":"cuda:999"}')" 2>&1); rc=$?
+[[ $rc -eq 1 ]] && grep -q "dev2: device cuda:999 was asked for" <<<"$out" || fail "spec device cuda:999: exit $rc: $out"
+out=$("$run" --spec="$(spec dev3 '{"name":"dev3","dataset":"synthetic","device":"gpu"}')" 2>&1); rc=$?
+[[ $rc -eq 2 ]] && grep -q '"device": device "gpu" is not a device' <<<"$out" || fail "spec device gpu: exit $rc: $out"
+out=$("$run" --spec="$(spec dev4 '{"name":"dev4","dataset":"synthetic"}')" --device=gpu 2>&1); rc=$?
+[[ $rc -eq 2 ]] && grep -q 'device "gpu" is not a device' <<<"$out" || fail "--device=gpu: exit $rc: $out"
+if [[ -e "$db" ]]; then
+  [[ -z "$("$query" --db="$db" export --csv --table=runs | tail -n +2)" ]] || fail "a refused device stored a run"
+fi
+
 # 3. Missing data: explains how to get it, exit 2.
 out=$("$run" --spec="$(spec cifar '{"name":"cifar","dataset":"cifar10"}')" 2>&1); rc=$?
 [[ $rc -eq 2 ]] || fail "missing data exited $rc"
@@ -53,10 +70,14 @@ grep -q "binary version" <<<"$out" || fail "no instructions for CIFAR-10: $out"
 
 # 4. A tiny real run on synthetic data: stored and finished.
 small=$(spec small '{"name":"small","dataset":"synthetic","epochs":1,"train_subset":128,"batch_size":64,"weight_bits":4,"act_quantizer":"pact","act_bits":4}')
-out=$("$run" --spec="$small" --threads=1 2>&1) || fail "small run failed: $out"
+out=$("$run" --spec="$small" --threads=1 --device=cpu 2>&1) || fail "small run failed: $out"
 grep -q "small: run 1 finished" <<<"$out" || fail "no finish line: $out"
 # Checked with the project's own query CLI (no sqlite3 or python needed on the machine).
 "$query" --db="$db" runs | grep -Eq '^ +1 +small +finished' || fail "run 1 not finished: $("$query" --db="$db" runs)"
+
+# The runs table says where it ran: --device=cpu here, 1 thread, and the CPU's model.
+"$query" --db="$db" export --csv --table=runs | grep -q '^1,small,.*,"cpu (1 threads, ' ||
+  fail "run 1's device: $("$query" --db="$db" export --csv --table=runs)"
 
 checkpoints=$("$query" --db="$db" export --csv --table=checkpoints | grep -c '^1,')
 [[ "$checkpoints" == "1" ]] || fail "run 1 recorded $checkpoints checkpoints, expected 1"

@@ -159,6 +159,22 @@ TEST(SpecTest, ActivationPlacementIsValidatedAndKeepsOldIdentities) {
   EXPECT_THAT(Error(R"({"name": "a", "act_placement": "everywhere"})"), HasSubstr("\"act_placement\""));
 }
 
+TEST(SpecTest, TheDeviceIsValidatedAndIsNotPartOfTheIdentity) {
+  const ExperimentSpec plain = *ParseSpec(R"({"name": "a"})", "x");
+  EXPECT_EQ(plain.device, "auto");
+  EXPECT_EQ(SpecToJson(plain).find("device"), std::string::npos);  // the default: stored specs unchanged
+  const absl::StatusOr<ExperimentSpec> gpu = ParseSpec(R"({"name": "a", "device": "cuda"})", "x");
+  ASSERT_TRUE(gpu.ok()) << gpu.status();  // parsed anywhere; resolved when it runs
+  EXPECT_EQ(gpu->device, "cuda:0");
+  EXPECT_EQ(nlohmann::json::parse(SpecToJson(*gpu)).at("device"), "cuda:0");
+  EXPECT_EQ(ParseSpec(SpecToJson(*gpu), "round trip")->device, "cuda:0");
+  EXPECT_EQ(SpecHash(*gpu, "v1"), SpecHash(plain, "v1"));  // a GPU run resumes on a CPU and the reverse
+  EXPECT_EQ(SpecHash(*ParseSpec(R"({"name": "a", "device": "cpu"})", "x"), "v1"), SpecHash(plain, "v1"));
+  EXPECT_THAT(Error(R"({"name": "a", "device": "gpu"})"),
+              HasSubstr("\"device\": device \"gpu\" is not a device; expected auto, cpu, cuda or cuda:N"));
+  EXPECT_THAT(Error(R"({"name": "a", "device": 0})"), HasSubstr("\"device\""));
+}
+
 TEST(SpecTest, StoredSpecsOfTheFlatLayoutAreUpgraded) {
   // A run stored before the registry: every method's keys at the top level.
   absl::StatusOr<ExperimentSpec> s = ParseStoredSpec(

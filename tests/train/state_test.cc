@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/serialize/input-archive.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -43,6 +44,42 @@ TEST(StateTest, ModulesRoundTripAndDamageOrAnotherNetworkIsNamed) {
   const absl::Status damaged = LoadModule(*b, path);
   EXPECT_EQ(damaged.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(damaged.message(), HasSubstr(path + " fails its checksum"));
+}
+
+// Archives are read onto the module's device, whatever device wrote them. The only
+// other device a CPU-only LibTorch has is "meta" (shapes without storage): a module
+// there loads a CPU-written archive onto meta, and an archive read onto another device
+// than the module's is refused.
+struct TwoTensors : torch::nn::Module {  // a Linear's parameters, made on a given device
+  explicit TwoTensors(c10::Device device) {
+    weight = register_parameter("weight", at::randn({3, 4}).to(device));
+    bias = register_parameter("bias", at::randn({3}).to(device));
+  }
+  at::Tensor weight, bias;
+};
+
+TEST(StateTest, ArchivesAreReadOntoTheModulesDevice) {
+  const std::string path = TempPath("device.pt");
+  TwoTensors a(c10::kCPU), on_meta(c10::kMeta), on_cpu(c10::kCPU);
+  ASSERT_TRUE(SaveModule(a, path).ok());
+  ASSERT_EQ(on_meta.weight.device(), c10::Device(c10::kMeta));
+  const absl::Status loaded = LoadModule(on_meta, path);
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  EXPECT_EQ(on_meta.weight.device(), c10::Device(c10::kMeta));
+  EXPECT_EQ(on_meta.bias.device(), c10::Device(c10::kMeta));
+
+  torch::serialize::InputArchive archive;
+  ASSERT_TRUE(LoadArchive(archive, path, c10::Device(c10::kCPU)).ok());
+  const absl::Status moved = LoadModuleFrom(on_meta, archive, path);
+  EXPECT_EQ(moved.code(), absl::StatusCode::kDataLoss);
+  // Between meta and CPU LibTorch's own set_data refuses; between a GPU and the CPU it
+  // would move the tensor, and LoadModuleFrom's device check refuses ("weight was read
+  // onto cpu, the model is on cuda:0"). Either way: DataLoss naming the file.
+  EXPECT_THAT(std::string(moved.message()), HasSubstr("cannot load " + path + " into the model"));
+
+  ASSERT_TRUE(LoadModule(on_cpu, path).ok());
+  EXPECT_TRUE(on_cpu.weight.equal(a.weight));
+  EXPECT_TRUE(on_cpu.bias.equal(a.bias));
 }
 
 TEST(StateTest, JsonStateIsCheckedFieldByField) {
