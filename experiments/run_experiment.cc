@@ -29,6 +29,7 @@
 #include "lib/dist/data_parallel.h"
 #include "lib/models/registry.h"
 #include "lib/runtime/device.h"
+#include "lib/runtime/digest.h"
 #include "lib/runtime/interrupt.h"
 #include "lib/train/trainer.h"
 
@@ -68,6 +69,11 @@ struct Run {
   const RunnerOptions& options;
   c10::Device device = c10::Device(c10::kCPU);  // the model, its batches, its allocator's work
   std::string fingerprint, hash, state_root, checkpoint_dir;
+  // A data-parallel follower's own copy of rank 0's allocator state (alloc/, shared/) in
+  // <checkpoint_dir>/rank_<r>, taken before training starts: the follower reads and
+  // writes only there, so no file rank 0 is writing is ever read half-written. Removed
+  // when the run ends, replaced at the next launch.
+  std::string private_root;
   int64_t id = 0;
   std::unique_ptr<RunLock> lock;
   const data::DatasetEntry* dataset = nullptr;
@@ -92,6 +98,9 @@ struct Run {
     o.progress = writer();
     return o;
   }
+  // The allocator's state directories: rank 0's, or a follower's private copy.
+  std::string AllocStateDir() const { return writer() ? checkpoint_dir + "/alloc" : private_root + "/alloc"; }
+  std::string SharedDir() const { return writer() ? state_root + "/shared" : private_root + "/shared"; }
 };
 
 // A finished run with the same identity, unless forced.
@@ -239,6 +248,10 @@ absl::Status MakeLoaders(Run& run) {
   if (!train.ok()) return train.status();
   run.train = std::move(*train);
   lo.shuffle = false;
+  // Validation, test and calibration are whole on every rank: the weights are the same
+  // everywhere, so are the numbers, the selected epoch and a method's sensitivities.
+  lo.shard_index = 0;
+  lo.shard_count = 1;
   if (!split->validation.empty()) {
     absl::StatusOr<std::unique_ptr<data::DataLoader>> v =
         data::DataLoader::Create(*run.train_set, split->validation, pipelines.eval, lo);
@@ -337,9 +350,12 @@ absl::StatusOr<alloc::AllocatorResult> RunAllocator(Run& run, std::string* alloc
   ctx.test = run.test.get();
   ctx.calibration = run.calibration.get();
   ctx.training = run.Training();
+  // A follower's allocator checkpoints go to its private state directory, so that it
+  // finds there what rank 0 finds in its own (the run's main checkpoints stay rank 0's).
+  ctx.training.checkpoint_on_every_rank = true;
   ctx.input_shape = run.InputShape();
-  ctx.state_dir = run.checkpoint_dir + "/alloc";
-  ctx.shared_dir = run.state_root + "/shared";
+  ctx.state_dir = run.AllocStateDir();
+  ctx.shared_dir = run.SharedDir();
   ctx.on_point = [&](const alloc::AllocationPoint& p) -> absl::Status {
     const int64_t step = p.index;
     const double at = static_cast<double>(p.index);
@@ -438,6 +454,30 @@ absl::StatusOr<results::FinalResult> Evaluate(Run& run, const alloc::AllocatorRe
   return r;
 }
 
+// Data-parallel ranks hold identical weights and evaluate the whole sets, so they must
+// agree on the result and on the final allocation; a disagreement (a rank that saw other
+// data or chose other bits) fails the run instead of storing rank 0's numbers as if they
+// were everyone's.
+absl::Status CheckRanksAgree(Run& run, const results::FinalResult& r) {
+  runtime::Fnv1a64 h;
+  for (const alloc::GroupBits& g : alloc::ReadAllocation(*run.model).groups) {
+    h.Add(g.layer).Add(g.is_weight ? "w" : "a").Add(absl::StrCat(":", g.group, ":", g.bits, ";"));
+  }
+  const std::vector<double> mine = {r.test_top1.value_or(-1), r.val_top1.value_or(-1),
+                                    static_cast<double>(h.value() >> 24)};  // 40 bits: exact in a double
+  absl::StatusOr<std::vector<double>> sums = run.dp()->SumOverRanks(mine);
+  if (!sums.ok()) return sums.status();
+  const char* what[] = {"test top-1", "validation top-1", "final allocation"};
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if ((*sums)[i] != mine[i] * run.dp()->world_size()) {
+      return absl::InternalError(absl::StrFormat(
+          "%s: data-parallel ranks disagree on the %s (rank %d: %.17g, mean over %d ranks: %.17g); not stored",
+          run.spec.name, what[i], run.dp()->rank(), mine[i], run.dp()->world_size(), (*sums)[i] / run.dp()->world_size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::ResultStore& store,
@@ -461,11 +501,6 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
           "is not; docs/distributed.md); set device cpu"));
     }
     run.device = *device;
-  }
-  if (run.dp() != nullptr && spec.method->name != std::string("uniform")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        spec.name, ": data-parallel runs (world size ", run.dp()->world_size(), ") support method uniform so far; ",
-        spec.method->name, "'s sensitivity passes and state files are not rank-aware yet (docs/distributed.md)"));
   }
   // Before the run row exists an exception is this call's error; after, the run's.
   absl::StatusOr<std::optional<RunSummary>> opened = [&]() -> absl::StatusOr<std::optional<RunSummary>> {
@@ -516,8 +551,40 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
         return absl::InternalError(absl::StrCat(spec.name, ": rank 0's decision '", *shared, "' is malformed"));
       }
       run.checkpoint_dir = words[2];
+      run.state_root = std::filesystem::path(run.checkpoint_dir).parent_path().string();
+      // The follower's copy of rank 0's allocator state, taken while rank 0 waits below,
+      // inside the run's directory: a follower killed outright (a second SIGTERM) leaves
+      // it to be replaced by the next launch, not littering a temporary directory.
+      run.private_root = absl::StrCat(run.checkpoint_dir, "/rank_", run.dp()->rank());
+      std::error_code ec;
+      std::filesystem::remove_all(run.private_root, ec);
+      std::filesystem::create_directories(run.private_root, ec);
+      if (ec) {
+        return absl::InternalError(absl::StrCat(spec.name, ": rank ", run.dp()->rank(), ": cannot create ",
+                                                run.private_root, ": ", ec.message()));
+      }
+      for (const auto& [from, to] : {std::pair<std::string, std::string>{run.checkpoint_dir + "/alloc", "/alloc"},
+                                     {run.state_root + "/shared", "/shared"}}) {
+        if (!std::filesystem::exists(from, ec)) continue;
+        std::filesystem::copy(from, run.private_root + to, std::filesystem::copy_options::recursive, ec);
+        if (ec) {
+          return absl::InternalError(absl::StrCat(spec.name, ": rank ", run.dp()->rank(), ": cannot copy ", from,
+                                                  " to ", run.private_root, to, ": ", ec.message()));
+        }
+      }
+    }
+    if (absl::StartsWith(*shared, "run ")) {
+      // Rank 0 writes nothing more until every follower has its copy.
+      if (absl::Status s = run.dp()->Barrier(); !s.ok()) return s;
     }
   }
+  struct RemovePrivate {
+    const std::string& dir;
+    ~RemovePrivate() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } remove_private{run.private_root};
   if (!opened.ok()) return opened.status();
   if (opened->has_value()) return **opened;
 
@@ -546,6 +613,9 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentSpec& spec, results::Re
     if (!allocated.ok()) return fail(allocated.status());
     result = Evaluate(run, *allocated, allocator_name);
     if (!result.ok()) return fail(result.status());
+    if (run.dp() != nullptr) {
+      if (absl::Status s = CheckRanksAgree(run, *result); !s.ok()) return fail(s);
+    }
     if (options.fault_after_stage == "evaluate") throw std::runtime_error("injected fault before finishing (test hook)");
   } catch (const c10::Error& e) {
     return fail(absl::InternalError(absl::StrCat(spec.name, ": ", e.what_without_backtrace())));

@@ -39,9 +39,10 @@ struct RunnerOptions {
   // Data-parallel (lib/dist/data_parallel.h; not owned; nullptr = one process). Rank 0
   // runs as usual and alone writes the store, checkpoints and output; the other ranks
   // take rank 0's decisions (cached, resumed or new; its run id and state directory)
-  // through the rendezvous store, train their shard of every batch, and write nothing.
-  // Methods: uniform only so far (the others' sensitivity passes and state files are not
-  // yet rank-aware; docs/distributed.md).
+  // through the rendezvous store, train their shard of every batch, validate, test and
+  // run a method's passes on the whole sets (as rank 0 does), and keep the method's
+  // state in a private copy of rank 0's, taken before training starts and removed at
+  // the end: they write nothing of the run's. Every method (docs/distributed.md).
   dist::DataParallel* data_parallel = nullptr;
   // Where to compute, overriding every spec's "device" (auto, cpu, cuda, cuda:N); "" =
   // the spec's. Resolved before anything is written: CUDA where there is none is an error.

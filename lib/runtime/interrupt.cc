@@ -38,6 +38,11 @@ absl::Status CheckInterrupt(std::string_view where) {
       absl::StrCat("interrupted by ", name, " during ", std::string(where), "; run it again to resume from its last checkpoint"));
 }
 
+void InterruptFromAnotherRank() {
+  int none = 0;
+  received.compare_exchange_strong(none, SIGTERM, std::memory_order_relaxed);
+}
+
 void SetInterruptForTesting(int signal) { received.store(signal, std::memory_order_relaxed); }
 
 }  // namespace mpq::runtime

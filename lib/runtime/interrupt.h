@@ -23,6 +23,10 @@ void InstallInterruptHandlers();
 int InterruptSignal();
 // Cancelled ("interrupted by SIGTERM during <where>; ...") once a signal arrived, else OK.
 absl::Status CheckInterrupt(std::string_view where);
+// Another process of a data-parallel group was signalled (it stops at the same step as
+// this one): from now on this process is interrupted too, as if SIGTERM had arrived,
+// so it ends the same way (the run resumable, exit 143). No-op when a signal arrived.
+void InterruptFromAnotherRank();
 // For tests: as if `signal` had arrived (0 clears it).
 void SetInterruptForTesting(int signal);
 

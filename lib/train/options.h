@@ -63,6 +63,10 @@ struct TrainOptions {
   // statistics (PyTorch's DDP without SyncBatchNorm); the running statistics are rank
   // 0's, broadcast before every validation (DDP's broadcast_buffers).
   dist::DataParallel* data_parallel = nullptr;
+  // With data_parallel: every rank writes its checkpoints to checkpoint_dir, which is
+  // then its own (a follower's private copy of rank 0's state), not only rank 0. Default
+  // off: the directory is shared and rank 0 alone writes it.
+  bool checkpoint_on_every_rank = false;
 };
 
 const char* Name(Optimizer o);

@@ -190,7 +190,8 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   const std::string last_path = o.checkpoint_dir.empty() ? "" : o.checkpoint_dir + "/last.pt";
   const std::string best_path = o.checkpoint_dir.empty() ? "" : o.checkpoint_dir + "/best.pt";
   std::error_code ec;
-  if (!o.checkpoint_dir.empty() && (o.data_parallel == nullptr || o.data_parallel->rank() == 0)) {
+  if (!o.checkpoint_dir.empty() &&
+      (o.data_parallel == nullptr || o.data_parallel->rank() == 0 || o.checkpoint_on_every_rank)) {
     std::filesystem::create_directories(o.checkpoint_dir, ec);
     if (ec) return absl::PermissionDeniedError(absl::StrCat("trainer: cannot create ", o.checkpoint_dir, ": ", ec.message()));
   }
@@ -242,6 +243,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
 
   dist::DataParallel* const dp = o.data_parallel;
   const bool writer = dp == nullptr || dp->rank() == 0;  // prints and writes checkpoints
+  const bool writes_checkpoints = writer || o.checkpoint_on_every_rank;
   const bool progress = o.progress && writer;
   std::vector<at::Tensor> trained;  // what the optimizer steps: the gradients to average
   for (const auto& group : optimizer->param_groups()) {
@@ -303,8 +305,9 @@ absl::StatusOr<TrainResult> Trainer::Run() {
             dp->SumOverRanks({runtime::InterruptSignal() != 0 ? 1.0 : 0.0, diverged ? 1.0 : 0.0});
         if (!flags.ok()) return flags.status();
         if ((*flags)[0] > 0) {
-          if (absl::Status s = runtime::CheckInterrupt(where); !s.ok()) return s;
-          return absl::CancelledError(absl::StrCat("trainer: another rank was interrupted during ", where));
+          // The group stops as one: a rank not signalled itself ends as interrupted too.
+          runtime::InterruptFromAnotherRank();
+          return runtime::CheckInterrupt(where);
         }
         others_diverged = (*flags)[1] > 0 && !diverged;
       }
@@ -389,7 +392,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
         return absl::Status(s.code(), absl::StrCat("trainer: epoch ", epoch + 1, ": ", s.message()));
       }
     }
-    if (!o.checkpoint_dir.empty() && writer) {
+    if (!o.checkpoint_dir.empty() && writes_checkpoints) {
       if (improved) {
         torch::serialize::OutputArchive best;
         model_.save(best);

@@ -3,8 +3,8 @@
 # environment: rank 0 alone writes one run (metrics once per epoch, one checkpoint per
 # epoch), rank 1 writes and prints nothing; a second launch is a cache hit on both;
 # SIGTERM to both mid-run stops both at the same step (143), the run stored as
-# interrupted; relaunched, both resume from rank 0's checkpoint and finish; a method
-# that is not rank-aware yet is refused with a message naming it.
+# interrupted; relaunched, both resume from rank 0's checkpoint and finish; IMPQ on 2
+# ranks, stopped and relaunched mid-allocation, finishes with every point stored once.
 set -uo pipefail
 run="$1"
 query="$2"
@@ -77,10 +77,32 @@ grep -q "term: run 2 finished" "$TEST_TMPDIR/term2.0.out" || fail "run 2 did not
 losses=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 2 && $4 == "train_loss"' | wc -l)
 [[ "$losses" == "4" ]] || fail "run 2 stored $losses train_loss rows, expected 4"
 
-# 4. A method whose stages are not rank-aware yet: refused on both ranks, by name.
-impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset":128,"batch_size":64,"weight_bits":4,"method":"impq","impq":{"weight_schedule":"0:10","max_iterations":1}}')
-launch impq "$impq"; finish
-[[ $rc0 -ne 0 && $rc1 -ne 0 ]] || fail "impq under data parallelism exited $rc0, $rc1"
-grep -q "support method uniform so far; impq" "$TEST_TMPDIR/impq.0.err" || fail "unclear refusal: $(logs impq)"
-"$query" --db="$db" runs | grep -q ' impq ' && fail "the refused run was stored"
+# 4. Every method runs across ranks: IMPQ on 2 ranks (its sensitivity passes on every
+#    rank's whole calibration split, its state files written by rank 0 alone, a follower
+#    working on a private copy). Killed by SIGTERM after its first reduction, relaunched:
+#    both resume from rank 0's state and finish; every point stored once with its
+#    allocation; rank 1 prints nothing. Every data-parallel run ends by checking that the
+#    ranks agree on the test and validation top-1 and on the final allocation (they hold
+#    the same weights and evaluate the whole sets), so finishing is that check passing.
+impq=$(spec impq '{"name":"impq","dataset":"synthetic","epochs":1,"train_subset":256,"batch_size":64,"weight_bits":4,"method":"impq","impq":{"weight_schedule":"0:40","max_iterations":2,"finetune_epochs":2,"finetune_lr":0.01,"eval_fraction":0.05}}')
+launch impq1 "$impq"
+for _ in $(seq 1 1200); do
+  compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_3/alloc/iter_1/reduced.pt" > /dev/null && break
+  kill -0 $p0 2>/dev/null || break
+  sleep 0.05
+done
+kill -TERM $p0 $p1 2>/dev/null
+finish
+[[ $rc0 -eq 143 && $rc1 -eq 143 ]] || fail "IMPQ SIGTERM: ranks exited $rc0, $rc1 (expected 143 both): $(logs impq1)"
+launch impq2 "$impq"; finish
+[[ $rc0 -eq 0 && $rc1 -eq 0 ]] || fail "IMPQ relaunch exited $rc0, $rc1: $(logs impq2)"
+grep -q "impq: resuming run 3" "$TEST_TMPDIR/impq2.0.out" || fail "IMPQ did not resume run 3: $(logs impq2)"
+grep -Eq "impq: run 3 finished: .* final point 2" "$TEST_TMPDIR/impq2.0.out" || fail "IMPQ did not finish: $(logs impq2)"
+[[ ! -s "$TEST_TMPDIR/impq2.1.out" ]] || fail "rank 1 printed: $(cat "$TEST_TMPDIR/impq2.1.out")"
+points=$("$query" --db="$db" export --csv --table=allocations | awk -F, '$1 == 3 {print $2}' | sort -u | tr '\n' ' ')
+[[ "$points" == "0 1 2 " ]] || fail "IMPQ points stored: '$points', expected '0 1 2 '"
+vals=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 3 && $4 == "point_val_top1"' | wc -l)
+[[ "$vals" == "3" ]] || fail "IMPQ point_val_top1 rows: $vals, expected 3 (each point once)"
+compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_3/rank_*" > /dev/null &&
+  fail "a follower's private state copy was left behind: $(ls -d "$BUILD_WORKSPACE_DIRECTORY"/results/checkpoints/*/run_3/rank_*)"
 echo "1 passed, 0 failed"
