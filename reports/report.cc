@@ -219,9 +219,9 @@ absl::Status LeaderboardsSection(ReportData& d, const ReportInputs& in, Document
     if (!r.result->extra_json.empty()) {
       const Json extra = Json::parse(r.result->extra_json, nullptr, /*allow_exceptions=*/false);
       if (extra.is_object() && extra.contains(names::kExtraAllocatorDetails) && extra[names::kExtraAllocatorDetails].is_object()) {
-        const Json& d = extra[names::kExtraAllocatorDetails];
-        if (d.contains(names::kDetailsSensitivityEpochs) && d[names::kDetailsSensitivityEpochs].is_number()) {
-          b.sensitivity_epochs = d[names::kDetailsSensitivityEpochs].get<double>();
+        const Json& details = extra[names::kExtraAllocatorDetails];
+        if (details.contains(names::kDetailsSensitivityEpochs) && details[names::kDetailsSensitivityEpochs].is_number()) {
+          b.sensitivity_epochs = details[names::kDetailsSensitivityEpochs].get<double>();
         }
       }
     }
