@@ -4,8 +4,10 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#ifndef MPQ_NO_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 
 #include <cstdlib>
 #include <string>
@@ -81,6 +83,30 @@ absl::StatusOr<DistEnv> DistEnvFromEnvironment() {
   return DistEnvFrom([](const char* name) { return std::getenv(name); });
 }
 
+#ifdef MPQ_NO_GLOO
+// A build against a LibTorch that ships no Gloo headers (a pip PyTorch: tools/gpu/build.sh
+// defines MPQ_NO_GLOO then): one process only; joining a group says why it cannot.
+struct DataParallel::Impl {};
+DataParallel::DataParallel(int rank, int world_size, std::unique_ptr<Impl> impl) :
+    rank_(rank), world_size_(world_size), impl_(std::move(impl)) {}
+DataParallel::~DataParallel() = default;
+absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Connect(const DistEnv& env, std::chrono::milliseconds) {
+  return absl::UnimplementedError(absl::StrCat("data-parallel: rank ", env.rank, " of ", env.world_size,
+                                               ": this build has no Gloo (built without its headers, "
+                                               "tools/gpu/build.sh); run one process"));
+}
+absl::Status DataParallel::Broadcast(const std::vector<at::Tensor>&) { return absl::UnimplementedError("no Gloo"); }
+absl::StatusOr<int64_t> DataParallel::AverageGradients(const std::vector<at::Tensor>&, int64_t) {
+  return absl::UnimplementedError("no Gloo");
+}
+absl::StatusOr<std::vector<double>> DataParallel::SumOverRanks(const std::vector<double>&) {
+  return absl::UnimplementedError("no Gloo");
+}
+absl::StatusOr<std::string> DataParallel::ShareFromRankZero(const std::string&, const std::string&) {
+  return absl::UnimplementedError("no Gloo");
+}
+absl::Status DataParallel::Barrier() { return absl::UnimplementedError("no Gloo"); }
+#else
 struct DataParallel::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
@@ -237,5 +263,7 @@ absl::StatusOr<std::string> DataParallel::ShareFromRankZero(const std::string& k
 absl::Status DataParallel::Barrier() {
   return Guard("barrier", [&] { impl_->group->barrier()->wait(); });
 }
+
+#endif  // MPQ_NO_GLOO
 
 }  // namespace mpq::dist
