@@ -22,9 +22,12 @@ abi=${TORCH_CXX11_ABI:-1}
 if py_abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null); then abi=$py_abi; fi
 flags=(-std=c++17 -O2 -DNDEBUG -fopenmp "-D_GLIBCXX_USE_CXX11_ABI=$abi" -I. -isystem "$root/include"
        -isystem "$root/include/torch/csrc/api/include")
-srcs=(lib/quant/common.cc lib/quant/dorefa.cc lib/quant/hwgq.cc lib/quant/lin.cc lib/quant/lsq.cc
-      lib/quant/op_chain.cc lib/quant/pact.cc lib/quant/uhlich.cc lib/runtime/malloc_tuning.cc
-      tools/libtorch_check.cc)
+# Every lib/quant source but the kernel builds (compiled below with their own flags): a
+# fixed list went stale when lib/quant grew (identity_backward.cc, symmetric.cc, ...).
+srcs=(lib/runtime/malloc_tuning.cc tools/libtorch_check.cc)
+for f in lib/quant/*.cc; do
+  case "$f" in lib/quant/kernels*.cc) ;; *) srcs+=("$f") ;; esac
+done
 declare -A extra=([lib/quant/kernels_generic.cc]="-DCPU_CAPABILITY=DEFAULT")
 kernels_defines=()
 if [[ -f "$root/include/sleef.h" || -f /usr/include/sleef.h ]]; then

@@ -6,6 +6,8 @@
 //   dp_worker --out=F --batch=32 --epochs=2 [--seed=1] [--lr=0.05]   (the test: 4 epochs at lr 0.2)
 //   dp_worker --compare A B --tolerance=T     exit 0 when every tensor has max |A - B| <= T max |A|
 //   dp_worker --free_port                     prints a free TCP port on 127.0.0.1
+//   dp_worker --smoke_specs                   prints every method's smoke spec on synthetic
+//                                             data (as methods_test runs it), one per line
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,6 +17,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/serialize.h>
+
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "datasets/synthetic.h"
 #include "datasets/transforms.h"
+#include "lib/alloc/method.h"
 #include "lib/dist/data_parallel.h"
 #include "lib/models/model.h"
 #include "lib/train/trainer.h"
@@ -176,10 +181,27 @@ int Train(int argc, char** argv) {
   return 0;
 }
 
+// Each registered method's smoke_spec, completed as tests/experiments/methods_test does.
+int SmokeSpecs() {
+  for (const mpq::alloc::MethodEntry& m : mpq::alloc::Methods()) {
+    nlohmann::json spec = nlohmann::json::parse(m.smoke_spec);
+    spec["name"] = std::string(m.name) + "_smoke";
+    spec["method"] = m.name;
+    spec["dataset"] = "synthetic";
+    spec["epochs"] = 1;
+    spec["train_subset"] = 96;
+    spec["batch_size"] = 32;
+    spec["validation_fraction"] = 0.2;
+    std::printf("%s\n", spec.dump().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "--free_port") return FreePort();
+  if (argc >= 2 && std::string(argv[1]) == "--smoke_specs") return SmokeSpecs();
   if (argc >= 4 && std::string(argv[1]) == "--compare") {
     double tolerance = 0;
     if (!absl::SimpleAtod(Flag(argc, argv, "tolerance", "0"), &tolerance)) return Fail("bad --tolerance");

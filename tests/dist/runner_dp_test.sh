@@ -15,14 +15,15 @@ db="$BUILD_WORKSPACE_DIRECTORY/results/mpqbench.db"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 spec() { echo "$2" > "$TEST_TMPDIR/$1.json"; echo "$TEST_TMPDIR/$1.json"; }
 
-# launch NAME SPEC: both ranks in the background; pids in p0, p1.
+# launch NAME SPEC...: both ranks in the background; pids in p0, p1.
 launch() {
-  local name="$1" spec="$2" port
+  local name="$1" port
+  shift
   port=$("$worker" --free_port)
-  MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=0 timeout 600 "$run" --threads=1 "$spec" \
+  MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=0 timeout 600 "$run" --threads=1 "$@" \
     > "$TEST_TMPDIR/$name.0.out" 2> "$TEST_TMPDIR/$name.0.err" &
   p0=$!
-  MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=1 timeout 600 "$run" --threads=1 "$spec" \
+  MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=1 timeout 600 "$run" --threads=1 "$@" \
     > "$TEST_TMPDIR/$name.1.out" 2> "$TEST_TMPDIR/$name.1.err" &
   p1=$!
 }
@@ -105,4 +106,21 @@ vals=$("$query" --db="$db" export --csv --table=metrics | awk -F, '$1 == 3 && $4
 [[ "$vals" == "3" ]] || fail "IMPQ point_val_top1 rows: $vals, expected 3 (each point once)"
 compgen -G "$BUILD_WORKSPACE_DIRECTORY/results/checkpoints/*/run_3/rank_*" > /dev/null &&
   fail "a follower's private state copy was left behind: $(ls -d "$BUILD_WORKSPACE_DIRECTORY"/results/checkpoints/*/run_3/rank_*)"
+# 5. Every registered method's smoke spec (methods_test's) on 2 ranks, in one launch:
+#    each finishes, which includes the ranks agreeing on its result and final allocation.
+names=()
+specs=()
+while IFS= read -r line; do
+  name=$(sed -E 's/.*"name":"([^"]+)".*/\1/' <<<"$line")
+  names+=("$name")
+  specs+=("$(spec "$name" "$line")")
+done < <("$worker" --smoke_specs)
+(( ${#specs[@]} >= 7 )) || fail "only ${#specs[@]} smoke specs"
+launch methods "${specs[@]}"; finish
+[[ $rc0 -eq 0 && $rc1 -eq 0 ]] || fail "methods on 2 ranks exited $rc0, $rc1: $(logs methods)"
+for name in "${names[@]}"; do
+  grep -Eq "^$name: run [0-9]+ finished" "$TEST_TMPDIR/methods.0.out" || fail "$name did not finish on 2 ranks: $(logs methods)"
+done
+[[ ! -s "$TEST_TMPDIR/methods.1.out" ]] || fail "rank 1 printed: $(cat "$TEST_TMPDIR/methods.1.out")"
+echo "on 2 ranks: ${names[*]}"
 echo "1 passed, 0 failed"

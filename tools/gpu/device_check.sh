@@ -49,7 +49,8 @@ step 3 health build/gpu/healthcheck
 export BUILD_WORKSPACE_DIRECTORY=$PWD
 db="$out/device.db"
 runner=(build/gpu/run --papers_dir=experiments/papers --db="$db")
-step 4 quickstart tools/gpu/run.sh "$deps" quickstart_fp32 quickstart_w4a4 -- --db="$db"
+# QUICKSTART_FLAGS: e.g. --epochs=1 to test this script on a CPU in minutes.
+step 4 quickstart tools/gpu/run.sh "$deps" quickstart_fp32 quickstart_w4a4 -- --db="$db" ${QUICKSTART_FLAGS:-}
 build/gpu/query --db="$db" runs >> "$out/4_quickstart.log" 2>&1
 
 gpu=auto
@@ -59,7 +60,7 @@ move() {  # name spec first_device second_device
   echo "$spec" > "$out/$name.json"
   "${runner[@]}" --device="$first" "$out/$name.json" > "$out/$name.1.log" 2>&1 &
   local pid=$! tries=0
-  until compgen -G "$PWD/results/checkpoints/*/run_*/$5" > /dev/null || ! kill -0 $pid 2>/dev/null; do
+  until compgen -G "$(state_root)/run_*/$5" > /dev/null || ! kill -0 $pid 2>/dev/null; do
     sleep 0.2; tries=$((tries + 1)); (( tries < 3000 )) || break
   done
   kill -TERM $pid 2>/dev/null
@@ -83,13 +84,18 @@ allocations() {  # name: its run's allocation rows (point, layer, group, bits...
   id=$(build/gpu/query --db="$db" export --csv --table=runs | awk -F, -v n="$1" '$2 == n {print $1}' | tail -1)
   [[ -n "$id" ]] && build/gpu/query --db="$db" export --csv --table=allocations | awk -F, -v r="$id" '$1 == r' | sort
 }
+# This database's state directory (results/checkpoints/<its id>): only its runs are
+# touched, never those of the checkout's own database.
+state_root() {
+  echo "$PWD/results/checkpoints/$($py -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT value FROM meta WHERE key = '"'database_id'"'").fetchone()[0])' "$db")"
+}
 moves() {
-  rm -rf "$PWD/results/checkpoints"
+  rm -rf "$(state_root)"
   local base='"dataset":"synthetic","epochs":3,"train_subset":2048,"batch_size":64,"weight_bits":4,"act_quantizer":"pact","act_bits":4'
   move gpu_to_cpu "{\"name\":\"gpu_to_cpu\",$base}" "$gpu" "$cpu" last.pt
-  rm -rf "$PWD/results/checkpoints"
+  rm -rf "$(state_root)"
   move cpu_to_gpu "{\"name\":\"cpu_to_gpu\",$base,\"seed\":2}" "$cpu" "$gpu" last.pt
-  rm -rf "$PWD/results/checkpoints"
+  rm -rf "$(state_root)"
   local impq='"dataset":"synthetic","epochs":1,"train_subset":512,"batch_size":64,"weight_bits":4,"method":"impq","impq":{"weight_schedule":"0:150","max_iterations":2,"finetune_epochs":1,"finetune_lr":0.01,"eval_fraction":0.02}'
   move impq_moved "{\"name\":\"impq_moved\",$impq}" "$gpu" "$cpu" alloc/iter_1/reduced.pt
   build/gpu/query --db="$db" runs
