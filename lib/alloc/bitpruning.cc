@@ -21,7 +21,6 @@
 #include "lib/nn/qconv.h"
 #include "lib/runtime/name_table.h"
 #include "lib/train/state.h"
-#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -92,16 +91,7 @@ const char* Name(BitCost c) { return runtime::NameIn(kCostNames, c); }
 
 absl::StatusOr<std::vector<FracBitsQuantizer>> FindFracBitsQuantizers(models::Model& model,
                                                                       const std::vector<int64_t>& input_shape) {
-  std::map<const torch::nn::Module*, int64_t> act_elements;
-  {
-    const bool was_training = model.is_training();
-    model.eval();
-    at::NoGradGuard no_grad;
-    nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
-    model.train(was_training);
-    for (const nn::ActivationRecord& a : recorder.activations()) act_elements.emplace(a.module, a.elements);
-  }
+  const std::map<const torch::nn::Module*, int64_t> act_elements = models::ActivationElements(model, input_shape);
   std::vector<FracBitsQuantizer> weights, acts;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     torch::nn::Module* m = item.value().get();

@@ -20,7 +20,6 @@
 #include "lib/runtime/atomic_file.h"
 #include "lib/train/state.h"
 #include "lib/nn/mixq.h"
-#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -128,12 +127,9 @@ absl::StatusOr<ExpectedBitOps> ExpectedBitOps::Build(models::Model& model, std::
   std::map<const torch::nn::Module*, std::shared_ptr<torch::nn::Module>> owner;
   for (const auto& item : model.named_modules("", false)) owner[item.value().get()] = item.value();
   ExpectedBitOps e;
-  const bool was_training = model.is_training();
-  model.eval();
   {
-    at::NoGradGuard no_grad;
     nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
+    models::TraceForward(model, input_shape);
     std::map<const void*, const torch::nn::Module*> act_of;
     for (const nn::ActivationRecord& a : recorder.activations()) {
       if (dynamic_cast<const nn::MixQActImpl*>(a.module)) act_of[a.output.data_ptr()] = a.module;
@@ -148,7 +144,6 @@ absl::StatusOr<ExpectedBitOps> ExpectedBitOps::Build(models::Model& model, std::
       e.terms_.push_back(std::move(t));
     }
   }
-  model.train(was_training);
   if (e.terms_.empty()) {
     return absl::FailedPreconditionError(
         "edmips: the model has no MixQConv2d layer; build it with QuantConfig::units = EdmipsOptions::SearchUnits()");

@@ -21,7 +21,6 @@
 #include "lib/quant/symmetric.h"
 #include "lib/train/state.h"
 #include "lib/train/trainer.h"
-#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -209,13 +208,10 @@ std::vector<std::pair<std::string, std::string>> LayersReadingOneTensor(models::
   const std::map<std::string, const torch::nn::Module*> modules = ModulesByName(model);
   std::map<const torch::nn::Module*, std::string> names;
   for (const auto& [name, m] : modules) names[m] = name;
-  const bool was_training = model.is_training();
-  model.eval();
   std::vector<std::pair<std::string, std::string>> ties;
   {
-    at::NoGradGuard no_grad;
     nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
+    models::TraceForward(model, input_shape);
     std::map<const void*, std::string> first_reader;
     for (const nn::LayerRecord& r : recorder.layers()) {
       const auto name = names.find(r.module);
@@ -224,7 +220,6 @@ std::vector<std::pair<std::string, std::string>> LayersReadingOneTensor(models::
       if (!inserted) ties.emplace_back(it->second, name->second);
     }
   }
-  model.train(was_training);
   return ties;
 }
 

@@ -28,7 +28,6 @@
 #include "lib/nn/qconv.h"
 #include "lib/quant/uhlich.h"
 #include "lib/train/state.h"
-#include "lib/runtime/device.h"
 
 namespace mpq::alloc {
 namespace {
@@ -79,16 +78,7 @@ absl::StatusOr<std::vector<UhlichQuantizer>> FindUhlichQuantizers(models::Model&
                                                                   const std::vector<int64_t>& input_shape,
                                                                   const UhlichBounds& weight_bounds,
                                                                   const UhlichBounds& act_bounds) {
-  std::map<const torch::nn::Module*, int64_t> act_elements;
-  {
-    const bool was_training = model.is_training();
-    model.eval();
-    at::NoGradGuard no_grad;
-    nn::LayerRecorder recorder;
-    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
-    model.train(was_training);
-    for (const nn::ActivationRecord& a : recorder.activations()) act_elements.emplace(a.module, a.elements);
-  }
+  const std::map<const torch::nn::Module*, int64_t> act_elements = models::ActivationElements(model, input_shape);
   std::vector<UhlichQuantizer> weights, acts;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     torch::nn::Module* m = item.value().get();

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "lib/nn/layer_record.h"
+#include "lib/runtime/device.h"
 
 namespace mpq::models {
 
@@ -98,5 +99,23 @@ SequentialModel::SequentialModel(torch::nn::Sequential body, ClassifierHead head
 }
 
 at::Tensor SequentialModel::forward(const at::Tensor& x) { return head_(body_->forward(x)); }
+
+void TraceForward(Model& model, const std::vector<int64_t>& input_shape) {
+  const bool was_training = model.is_training();
+  model.eval();
+  {
+    at::NoGradGuard no_grad;
+    model.forward(at::zeros(input_shape, at::TensorOptions().device(runtime::DeviceOf(model))));
+  }
+  model.train(was_training);
+}
+
+std::map<const torch::nn::Module*, int64_t> ActivationElements(Model& model, const std::vector<int64_t>& input_shape) {
+  std::map<const torch::nn::Module*, int64_t> elements;
+  nn::LayerRecorder recorder;
+  TraceForward(model, input_shape);
+  for (const nn::ActivationRecord& a : recorder.activations()) elements.emplace(a.module, a.elements);
+  return elements;
+}
 
 }  // namespace mpq::models

@@ -26,6 +26,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,13 @@ TORCH_MODULE(QMaxPool2d);
 
 // The QAct after a ReLU under kReluOutput (a block's ReLU after the residual sum); a
 // pass-through QAct (kNone) otherwise.
+// One forward pass on zeros of `input_shape` ([N, C, H, W]) on the model's device, in
+// eval mode and without gradients (the previous mode restored): how the methods trace a
+// network with an nn::LayerRecorder active on this thread.
+void TraceForward(Model& model, const std::vector<int64_t>& input_shape);
+// Elements per example of each activation quantizer's input, by module (a TraceForward).
+std::map<const torch::nn::Module*, int64_t> ActivationElements(Model& model, const std::vector<int64_t>& input_shape);
+
 nn::QAct MakeReluAct(const QuantConfig& quant);
 
 // [QAct] -> QLinear, the classifier (full precision when !quantize_first_and_last).
