@@ -28,18 +28,13 @@ srcs=(lib/runtime/malloc_tuning.cc tools/libtorch_check.cc)
 for f in lib/quant/*.cc; do
   case "$f" in lib/quant/kernels*.cc) ;; *) srcs+=("$f") ;; esac
 done
-declare -A extra=([lib/quant/kernels_generic.cc]="-DCPU_CAPABILITY=DEFAULT")
-kernels_defines=()
-if [[ -f "$root/include/sleef.h" || -f /usr/include/sleef.h ]]; then
-  extra[lib/quant/kernels_avx2.cc]="-mavx2 -mfma -mf16c -DCPU_CAPABILITY=AVX2 -DCPU_CAPABILITY_AVX2"
-  extra[lib/quant/kernels_avx512.cc]="-mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2 -mfma -mf16c -DCPU_CAPABILITY=AVX512 -DCPU_CAPABILITY_AVX512 -Wno-uninitialized -Wno-maybe-uninitialized"
-  kernels_defines=(-DMPQ_HAVE_AVX2_KERNELS -DMPQ_HAVE_AVX512_KERNELS)
+declare -A extra=()
+source tools/kernel_flags.sh  # the kernel builds' flags, as lib/quant/BUILD has them
+if kernel_flags "$root"; then
   echo "check_libtorch: sleef.h found: AVX2, AVX-512 and generic kernel builds"
 else
   echo "check_libtorch: no sleef.h under $root/include or /usr/include: generic kernels only"
 fi
-# The per-file flags above mirror lib/quant/BUILD (kernels_avx2, kernels_avx512): keep them in step.
-extra[lib/quant/kernels.cc]="${kernels_defines[*]:-}"
 jobs=()
 for src in "${srcs[@]}" "${!extra[@]}"; do
   obj="$out/$(echo "$src" | tr / _).o"

@@ -79,18 +79,13 @@ srcs=()
 while IFS= read -r f; do
   [[ " $mains " == *" $f "* ]] || srcs+=("$f")
 done < <(find lib datasets results experiments reports -name '*.cc' | sort)
-declare -A extra=([lib/quant/kernels_generic.cc]="-DCPU_CAPABILITY=DEFAULT")
-kernels_defines=()
-if [[ -f "$root/include/sleef.h" || -f /usr/include/sleef.h ]]; then
-  extra[lib/quant/kernels_avx2.cc]="-mavx2 -mfma -mf16c -DCPU_CAPABILITY=AVX2 -DCPU_CAPABILITY_AVX2"
-  extra[lib/quant/kernels_avx512.cc]="-mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2 -mfma -mf16c -DCPU_CAPABILITY=AVX512 -DCPU_CAPABILITY_AVX512 -Wno-uninitialized -Wno-maybe-uninitialized"
-  kernels_defines=(-DMPQ_HAVE_AVX2_KERNELS -DMPQ_HAVE_AVX512_KERNELS)
-else
+declare -A extra=()
+source tools/kernel_flags.sh  # the kernel builds' flags, shared with tools/check_libtorch.sh
+if ! kernel_flags "$root"; then
   echo "gpu/build: no sleef.h: the generic CPU kernels only"
   srcs=("${srcs[@]/lib\/quant\/kernels_avx2.cc}")
   srcs=("${srcs[@]/lib\/quant\/kernels_avx512.cc}")
 fi
-extra[lib/quant/kernels.cc]="${kernels_defines[*]:-}"
 
 jobs=() objs=() failed=0
 compile() {  # src obj
