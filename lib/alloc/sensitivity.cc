@@ -37,51 +37,90 @@ struct ActGroup {
   double clip = 0;
 };
 
-// Memory the per-batch patch cache may hold (the recorder already holds every layer's
-// input; patches are k_h k_w times larger).
-constexpr int64_t kPatchCacheBytes = int64_t{1} << 30;
+int64_t Bytes(const at::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
 
-// A convolution's im2col patches [N, C_in k k, P]: the same for every compared class of
-// a batch, so computed once per batch (see PatchCache).
-at::Tensor Patches(const nn::LayerRecord& r) {
-  return at::im2col(r.input, {r.kernel_h, r.kernel_w}, {1, 1}, {r.pad_h, r.pad_w}, {r.stride_h, r.stride_w});
+// The per-example weight-gradient norms of a convolution, two exact ways (GradNormPath):
+//   direct: the per-example, per-class weight gradients themselves, from one grouped
+//           weight-gradient convolution with the examples as groups (oneDNN on the CPU,
+//           cuDNN on CUDA), then their squared norms: K C P D multiply-adds per example;
+//   Gram:   |g X|^2 = g (X^T X) g^T with X the example's im2col patches [D, P]: one Gram
+//           matrix per example (P^2 D), then K C P^2. Less arithmetic where P is small
+//           against D (VGG-small's 512-channel layers at 8x8: P = 64, D = 4608).
+// K compared classes, C output channels per group, P output positions, D weights per kernel.
+bool UseGram(const nn::LayerRecord& r, int64_t classes, GradNormPath path) {
+  if (path != GradNormPath::kAuto) return path == GradNormPath::kGram;
+  const double p = static_cast<double>(r.out_h * r.out_w);
+  const double d = static_cast<double>(r.in_channels / r.groups * r.kernel_h * r.kernel_w);
+  const double kc = static_cast<double>(classes * (r.out_channels / r.groups));
+  // The Gram path runs on batched BLAS, the direct one on the convolution library, which
+  // reached 4-5 times BLAS's rate here (docs/impq.md "Speed": on ResNet-20's last stage,
+  // 4.5 times less arithmetic took as long): Gram only where it needs 8 times less.
+  return 8.0 * (p * p * d + kc * p * p) < kc * p * d;
 }
 
-// Keeps each layer's patches for the batch's K-1 backward passes while their total stays
-// under a budget (beyond it, the rest are recomputed per class: memory stays bounded).
-class PatchCache {
- public:
-  explicit PatchCache(int64_t budget_bytes) : budget_(budget_bytes) {}
-  const at::Tensor& Get(size_t layer, const nn::LayerRecord& r) {
-    if (layer >= cached_.size()) cached_.resize(layer + 1);
-    if (cached_[layer].defined()) return cached_[layer];
-    scratch_ = Patches(r);
-    const int64_t bytes = scratch_.numel() * static_cast<int64_t>(scratch_.element_size());
-    if (used_ + bytes > budget_) return scratch_;
-    used_ += bytes;
-    cached_[layer] = scratch_;
-    return cached_[layer];
-  }
+// Examples per slice so that `per_example` bytes each fit `budget` (at least one).
+int64_t SliceOf(int64_t n, int64_t per_example, int64_t budget) {
+  return std::max<int64_t>(1, std::min<int64_t>(n, budget / std::max<int64_t>(per_example, 1)));
+}
 
- private:
-  int64_t budget_, used_ = 0;
-  std::vector<at::Tensor> cached_;
-  at::Tensor scratch_;
-};
+// The buffer a layer's output gradients for K compared classes are written into, laid out
+// for ChannelGradSquares: convolutions [N, G, K, C/G, P] (each example and group's rows
+// for every class together), linear layers [K, N, C].
+at::Tensor GradBuffer(const nn::LayerRecord& r, const at::Tensor& output, int64_t classes) {
+  const int64_t n = output.size(0);
+  if (r.is_linear) return at::empty({classes, n, r.out_channels}, output.options());
+  return at::empty({n, r.groups, classes, r.out_channels / r.groups, r.out_h * r.out_w}, output.options());
+}
 
-// Per-example, per-output-channel squared norm of the weight gradient of one layer,
-// summed over examples: [C_out]. `patches`: Patches(r) for convolutions.
-at::Tensor ChannelGradSquares(const nn::LayerRecord& r, const at::Tensor& grad_out, const at::Tensor& patches) {
-  const int64_t n = grad_out.size(0);
+// Writes class `k`'s output gradient into the layer's buffer.
+void StoreGrad(const nn::LayerRecord& r, const at::Tensor& grad, int64_t k, at::Tensor& buffer) {
   if (r.is_linear) {
-    const at::Tensor a = r.input.reshape({n, -1});
-    return (grad_out.reshape({n, -1}).pow(2) * a.pow(2).sum(1, true)).sum(0);
+    buffer.select(0, k).copy_(grad.reshape({grad.size(0), -1}));
+  } else {
+    buffer.select(2, k).copy_(grad.reshape({grad.size(0), r.groups, r.out_channels / r.groups, -1}));
   }
-  const int64_t g = r.groups, c = r.out_channels, p = r.out_h * r.out_w;
-  const int64_t d = patches.size(1) / g;
-  const at::Tensor per_example =
-      at::matmul(grad_out.reshape({n, g, c / g, p}), patches.reshape({n, g, d, p}).transpose(-1, -2));  // [N,G,C/G,D]
-  return per_example.pow(2).sum(-1).reshape({n, c}).sum(0);
+}
+
+// Sum over examples and compared classes of the per-example, per-output-channel squared
+// norm of one layer's weight gradient: [C_out]. `rows`: the layer's GradBuffer.
+at::Tensor ChannelGradSquares(const nn::LayerRecord& r, const at::Tensor& rows, const SensitivityOptions& options) {
+  if (r.is_linear) {
+    const int64_t n = rows.size(1);
+    const at::Tensor a2 = r.input.reshape({n, -1}).pow(2).sum(1).reshape({1, n, 1});
+    return (rows.pow(2) * a2).sum(at::IntArrayRef{0, 1});
+  }
+  const int64_t n = rows.size(0), k = rows.size(2);
+  const int64_t g = r.groups, c = r.out_channels, cg = c / g, p = r.out_h * r.out_w;
+  const int64_t ci = r.in_channels, d = ci / g * r.kernel_h * r.kernel_w;
+  const int64_t h = r.input.size(2), w = r.input.size(3);
+  at::Tensor total = at::zeros({g, cg}, rows.options());
+  if (UseGram(r, k, options.conv_path)) {
+    const int64_t slice = SliceOf(n, g * p * (p + d) * rows.element_size(), options.layer_work_bytes);
+    for (int64_t n0 = 0; n0 < n; n0 += slice) {
+      const int64_t ns = std::min(slice, n - n0);
+      const at::Tensor x = at::im2col(r.input.narrow(0, n0, ns), {r.kernel_h, r.kernel_w}, {1, 1},
+                                      {r.pad_h, r.pad_w}, {r.stride_h, r.stride_w})
+                               .reshape({ns * g, d, p});
+      const at::Tensor gram = at::bmm(x.transpose(1, 2), x);  // [ns G, P, P]
+      const at::Tensor gr = rows.narrow(0, n0, ns).reshape({ns * g, k * cg, p});
+      total += (at::bmm(gr, gram) * gr).sum(-1).reshape({ns, g, k, cg}).sum(at::IntArrayRef{0, 2});
+    }
+    return total.reshape({c});
+  }
+  // Output channel (n, g, k, c') of group (n, g) is example n's gradient of class k for
+  // channel c' of group g.
+  const int64_t slice = SliceOf(n, g * k * cg * d * rows.element_size(), options.layer_work_bytes);
+  for (int64_t n0 = 0; n0 < n; n0 += slice) {
+    const int64_t ns = std::min(slice, n - n0);
+    const at::Tensor go = rows.narrow(0, n0, ns).reshape({1, ns * g * k * cg, r.out_h, r.out_w});
+    const at::Tensor in = r.input.narrow(0, n0, ns).reshape({1, ns * ci, h, w});
+    const at::Tensor shape = at::empty({ns * g * k * cg, ci / g, r.kernel_h, r.kernel_w}, rows.options());
+    const at::Tensor grads = std::get<1>(at::convolution_backward(
+        go, in, shape, c10::nullopt, {r.stride_h, r.stride_w}, {r.pad_h, r.pad_w}, {1, 1}, /*transposed=*/false,
+        {0, 0}, ns * g, {false, true, false}));
+    total += grads.reshape({ns, g, k, cg, d}).pow(2).sum(at::IntArrayRef{0, 2, 4});
+  }
+  return total.reshape({c});
 }
 
 at::Tensor FloatWeightOf(const torch::nn::Module& m) {
@@ -196,34 +235,51 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
       break;
     }
 
-    PatchCache patch_cache(kPatchCacheBytes);
     const at::Tensor z = logits.detach();
     const at::Tensor order = z.argsort(1, /*descending=*/true);
     const at::Tensor top = order.select(1, 0).unsqueeze(1);
-    for (int64_t k = 1; k < k_max; ++k) {
-      const at::Tensor cls = order.select(1, k).unsqueeze(1);
-      const at::Tensor d = (z.gather(1, cls) - z.gather(1, top)).abs();  // [N, 1]
-      const at::Tensor tied = d.eq(0);
-      report.tied_pairs += tied.sum().item<int64_t>();
-      const at::Tensor inv = at::where(tied, at::zeros_like(d), d.reciprocal());
-      at::Tensor seed = at::zeros_like(z);
-      seed.scatter_add_(1, cls, inv);
-      seed.scatter_add_(1, top, -inv);
-      const std::vector<at::Tensor> grads =
-          torch::autograd::grad({logits}, targets, {seed}, /*retain_graph=*/k + 1 < k_max, /*create_graph=*/false,
-                                /*allow_unused=*/true);
+    // Classes are taken in chunks whose output gradients fit options.class_chunk_bytes, so
+    // that each layer's per-example gradients for the whole chunk come from one call.
+    int64_t bytes_per_class = 0;
+    for (size_t j = 0; j < layer_records.size(); ++j) bytes_per_class += Bytes(targets[j]);
+    const int64_t chunk = SliceOf(k_max, bytes_per_class, options.class_chunk_bytes);
+    at::Tensor act_sums = at::zeros({static_cast<int64_t>(act_slots.size())}, z.options().dtype(at::kDouble));
+    for (int64_t k0 = 1; k0 < k_max; k0 += chunk) {
+      const int64_t k1 = std::min(k_max, k0 + chunk);
+      std::vector<at::Tensor> buffers(layer_records.size());
+      for (int64_t k = k0; k < k1; ++k) {
+        const at::Tensor cls = order.select(1, k).unsqueeze(1);
+        const at::Tensor d = (z.gather(1, cls) - z.gather(1, top)).abs();  // [N, 1]
+        const at::Tensor tied = d.eq(0);
+        report.tied_pairs += tied.sum().item<int64_t>();
+        const at::Tensor inv = at::where(tied, at::zeros_like(d), d.reciprocal());
+        at::Tensor seed = at::zeros_like(z);
+        seed.scatter_add_(1, cls, inv);
+        seed.scatter_add_(1, top, -inv);
+        const std::vector<at::Tensor> grads =
+            torch::autograd::grad({logits}, targets, {seed}, /*retain_graph=*/k + 1 < k_max, /*create_graph=*/false,
+                                  /*allow_unused=*/true);
+        at::NoGradGuard no_grad;
+        for (size_t j = 0; j < layer_records.size(); ++j) {
+          if (!grads[j].defined()) continue;
+          if (!buffers[j].defined()) buffers[j] = GradBuffer(*layer_records[j], targets[j], k1 - k0);
+          StoreGrad(*layer_records[j], grads[j], k - k0, buffers[j]);
+        }
+        for (size_t j = 0; j < act_slots.size(); ++j) {
+          const at::Tensor& g = grads[first_act + j];
+          if (g.defined()) act_sums[static_cast<int64_t>(j)] += g.to(at::kDouble).pow(2).sum();
+        }
+      }
       at::NoGradGuard no_grad;
       for (size_t j = 0; j < layer_records.size(); ++j) {
-        if (!grads[j].defined()) continue;
-        const nn::LayerRecord& r = *layer_records[j];
-        const at::Tensor none;
-        const at::Tensor& patches = r.is_linear ? none : patch_cache.Get(j, r);
-        layers[layer_slots[j]].sum += ChannelGradSquares(r, grads[j], patches).to(at::kDouble);
+        if (!buffers[j].defined()) continue;
+        layers[layer_slots[j]].sum += ChannelGradSquares(*layer_records[j], buffers[j], options).to(at::kDouble);
+        buffers[j].reset();  // free as we go
       }
-      for (size_t j = 0; j < act_slots.size(); ++j) {
-        const at::Tensor& g = grads[first_act + j];
-        if (g.defined()) acts[act_slots[j]].sum += g.to(at::kDouble).pow(2).sum().item<double>();
-      }
+    }
+    if (!act_slots.empty()) {
+      const at::Tensor host = act_sums.to(at::kCPU);
+      for (size_t j = 0; j < act_slots.size(); ++j) acts[act_slots[j]].sum += host[static_cast<int64_t>(j)].item<double>();
     }
     report.examples += n;
     report.classes_compared = k_max - 1;
@@ -241,10 +297,13 @@ absl::StatusOr<SensitivityReport> MeasureSensitivity(models::Model& model, data:
     const at::Tensor abs_q = w.quantized.abs().reshape({c, -1}).to(at::kCPU, at::kDouble);
     const int64_t per_channel = abs_w.size(1);
     if (w.groups_of_bits == c) {
+      const at::Tensor mean_w = abs_w.mean(1).contiguous(), mean_q = abs_q.mean(1).contiguous();
+      const auto e = energy.accessor<double, 1>();
+      const auto mw = mean_w.accessor<double, 1>();
+      const auto mq = mean_q.accessor<double, 1>();
       for (int64_t i = 0; i < c; ++i) {
-        GroupSensitivity g{w.name, true, i, w.bits[i], per_channel, energy[i].item<double>(),
-                           abs_w[i].mean().item<double>()};
-        g.mean_abs_quantized_weight = abs_q[i].mean().item<double>();
+        GroupSensitivity g{w.name, true, i, w.bits[i], per_channel, e[i], mw[i]};
+        g.mean_abs_quantized_weight = mq[i];
         report.groups.push_back(g);
       }
     } else {

@@ -14,12 +14,14 @@
 // for each runner-up rank k, one backward pass from the logits seeded with
 // (e_{i_k} - e_top) / |d_k| per example, which gives every layer-output gradient g of
 // d_k / |d_k| for all examples at once (examples do not interact in eval mode). The
-// per-example weight gradient of a convolution is g [C_out, P] times the example's
-// im2col patches [P, D], one batched matmul; its squared norm per output channel is
-// summed over examples. Linear layers: |g_c|^2 |a|^2. Activations: the squared norm of
-// the gradient at the QAct output. Cost per batch: one forward, K-1 backward passes and
-// K-1 batched matmuls of the size of a forward pass (K = number of classes compared),
-// about 3 (K - 1) forward passes in all.
+// gradients of all compared classes (or of a chunk of them, within
+// `class_chunk_bytes`) are gathered per layer; a convolution's per-example weight-gradient
+// norms for all of them then come from one grouped weight-gradient convolution with the
+// examples as groups, or, where P^2 is small against the patch size (GradNormPath), from
+// g (X^T X) g^T with X the example's im2col patches. Linear layers: |g_c|^2 |a|^2.
+// Activations: the squared norm of the gradient at the QAct output. Cost per batch: one
+// forward pass, K-1 backward passes, and per-example gradients of about K-1 forward
+// passes' arithmetic (K = number of classes compared).
 //
 //   SensitivityReport r = *MeasureSensitivity(*model, *loader, {});
 //   for (const GroupSensitivity& g : r.groups) Score(g, SensitivityMetric::kPaper);
@@ -44,9 +46,24 @@ namespace mpq::alloc {
 enum class SensitivityMetric { kPaper, kCode };
 const char* Name(SensitivityMetric metric);
 
+// How a convolution's per-example weight-gradient norms are computed; all are exact (to
+// float32 rounding), they differ in cost (lib/alloc/sensitivity.cc, docs/impq.md "Speed"):
+//   kDirect  the per-example gradients by one grouped weight-gradient convolution;
+//   kGram    through each example's Gram matrix of im2col patches;
+//   kAuto    the cheaper of the two per layer (the default; the others are for tests and
+//            benchmarks).
+enum class GradNormPath { kAuto, kDirect, kGram };
+
 struct SensitivityOptions {
   int64_t eval_top = 0;     // 0: compare with every other class (the paper); else eval_top - 1 runner-ups
   int64_t max_batches = 0;  // 0: the whole loader
+  GradNormPath conv_path = GradNormPath::kAuto;
+  // Memory bounds. The compared classes of a batch are taken in chunks whose output
+  // gradients, for every layer, fit class_chunk_bytes; one layer's per-example gradients
+  // (or Gram matrices) are computed in slices of examples that fit layer_work_bytes.
+  // A chunk holds at least one class and a slice one example, whatever the budgets.
+  int64_t class_chunk_bytes = int64_t{1} << 30;
+  int64_t layer_work_bytes = int64_t{256} << 20;
 };
 
 struct GroupSensitivity {

@@ -149,6 +149,103 @@ TEST(SensitivityTest, MatchesBruteForceOverAllClasses) {
   EXPECT_EQ(r->groups[4].elements, 4 * 2 * 9);  // conv2: the whole layer
 }
 
+// Every way of computing the per-example weight-gradient norms gives the brute force's E:
+// the grouped weight-gradient convolution, the Gram matrices, the per-layer choice; with
+// the default memory budgets (all classes of a batch at once, all examples in one slice)
+// and with budgets of one byte (one class per chunk, one example per slice).
+struct PathCase {
+  GradNormPath path;
+  bool tiny_budgets;
+};
+
+class SensitivityPathTest : public ::testing::TestWithParam<PathCase> {};
+
+TEST_P(SensitivityPathTest, MatchesBruteForce) {
+  at::manual_seed(13);
+  auto net_ptr = std::make_shared<TinyNet>(testing::TinyNetOptions{});
+  TinyNet& net = *net_ptr;
+  Data d = MakeData(/*n_train=*/64, 16, /*n_calibration=*/24, /*batch=*/10);
+  SensitivityOptions o;
+  o.conv_path = GetParam().path;
+  if (GetParam().tiny_budgets) o.class_chunk_bytes = o.layer_work_bytes = 1;
+  absl::StatusOr<SensitivityReport> r = MeasureSensitivity(net, *d.calibration, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->classes_compared, 9);
+  ExpectMatches(*r, BruteForce(net, *d.calibration, 0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, SensitivityPathTest,
+                         ::testing::Values(PathCase{GradNormPath::kAuto, false}, PathCase{GradNormPath::kAuto, true},
+                                           PathCase{GradNormPath::kDirect, false},
+                                           PathCase{GradNormPath::kDirect, true}, PathCase{GradNormPath::kGram, false},
+                                           PathCase{GradNormPath::kGram, true}),
+                         [](const ::testing::TestParamInfo<PathCase>& info) {
+                           const char* path = info.param.path == GradNormPath::kAuto     ? "Auto"
+                                              : info.param.path == GradNormPath::kDirect ? "Direct"
+                                                                                         : "Gram";
+                           return std::string(path) + (info.param.tiny_budgets ? "OneClassOneExample" : "Whole");
+                         });
+
+// A per-kernel grouped convolution: each path must keep every output channel's E in its
+// place (channel c of group g is output channel g C/G + c). Checked against autograd, one
+// example and one class at a time.
+class GroupedNet : public models::Model {
+ public:
+  GroupedNet() {
+    conv = register_module("conv", nn::QConv2d(nn::QConv2dOptions(4, 6, 3).stride(2).padding(1).groups(2)));
+    fc = register_module("fc", nn::QLinear(nn::QLinearOptions(6 * 16 * 16, 10)));
+  }
+  // Four different input channels from the one-channel image.
+  at::Tensor forward(const at::Tensor& x) override {
+    return fc(at::relu(conv(at::cat({x, x.pow(2), x.abs(), -x}, 1))).flatten(1));
+  }
+  nn::QConv2d conv{nullptr};
+  nn::QLinear fc{nullptr};
+};
+
+TEST(SensitivityTest, EveryPathKeepsAGroupedConvolutionsChannelsInPlace) {
+  at::manual_seed(14);
+  auto net = std::make_shared<GroupedNet>();
+  net->eval();
+  Data d = MakeData(/*n_train=*/16, 8, /*n_calibration=*/6, /*batch=*/4);  // batches of 4 and 2
+  std::vector<double> want(6, 0.0);
+  int64_t examples = 0;
+  double smallest_gap = 1e300;  // printed: a tiny |Z_i - Z_top| would magnify rounding
+  d.calibration->StartEpoch(0);
+  data::Batch batch;
+  while (*d.calibration->Next(&batch)) {
+    for (int64_t n = 0; n < batch.images.size(0); ++n, ++examples) {
+      const at::Tensor z = net->forward(batch.images.slice(0, n, n + 1)).squeeze(0);
+      const at::Tensor order = z.detach().argsort(0, true);
+      for (int64_t k = 1; k < z.size(0); ++k) {
+        const at::Tensor dz = z[order[k].item<int64_t>()] - z[order[0].item<int64_t>()];
+        const double d2 = dz.item<double>() * dz.item<double>();
+        smallest_gap = std::min(smallest_gap, std::abs(dz.item<double>()));
+        const at::Tensor g = torch::autograd::grad({dz}, {net->conv->weight}, {}, /*retain_graph=*/true)[0];
+        const at::Tensor sq = g.to(at::kDouble).pow(2).reshape({6, -1}).sum(1);
+        for (int64_t c = 0; c < 6; ++c) want[c] += sq[c].item<double>() / (12 * d2);
+      }
+    }
+  }
+  ASSERT_EQ(examples, 6);
+  for (double& e : want) e /= 6.0;
+  data::DataLoader* loader = d.calibration.get();
+  double worst = 0;
+  for (GradNormPath path : {GradNormPath::kAuto, GradNormPath::kDirect, GradNormPath::kGram}) {
+    SensitivityOptions o;
+    o.conv_path = path;
+    absl::StatusOr<SensitivityReport> r = MeasureSensitivity(*net, *loader, o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (int64_t c = 0; c < 6; ++c) {
+      ASSERT_EQ(r->groups[c].layer, "conv");
+      ASSERT_EQ(r->groups[c].group, c);
+      EXPECT_NEAR(r->groups[c].energy, want[c], 1e-4 * want[c]) << "channel " << c << " path " << static_cast<int>(path);
+      worst = std::max(worst, std::abs(r->groups[c].energy - want[c]) / want[c]);
+    }
+  }
+  std::printf("smallest |Z_i - Z_top| %.3g; largest relative difference %.3g (tolerance 1e-4)\n", smallest_gap, worst);
+}
+
 // A SIGTERM (Slurm's preemption) stops the pass between batches as Cancelled, which the
 // runner stores as interrupted; cleared, the same pass runs.
 TEST(SensitivityTest, AnInterruptStopsThePassBetweenBatches) {
