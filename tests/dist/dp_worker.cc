@@ -18,8 +18,6 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/serialize.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +32,7 @@
 #include "lib/dist/data_parallel.h"
 #include "lib/models/model.h"
 #include "lib/train/trainer.h"
+#include "tests/experiments/smoke_spec.h"
 
 namespace {
 
@@ -181,18 +180,10 @@ int Train(int argc, char** argv) {
   return 0;
 }
 
-// Each registered method's smoke_spec, completed as tests/experiments/methods_test does.
+// Each registered method's smoke spec, completed as tests/experiments/methods_test runs it.
 int SmokeSpecs() {
   for (const mpq::alloc::MethodEntry& m : mpq::alloc::Methods()) {
-    nlohmann::json spec = nlohmann::json::parse(m.smoke_spec);
-    spec["name"] = std::string(m.name) + "_smoke";
-    spec["method"] = m.name;
-    spec["dataset"] = "synthetic";
-    spec["epochs"] = 1;
-    spec["train_subset"] = 96;
-    spec["batch_size"] = 32;
-    spec["validation_fraction"] = 0.2;
-    std::printf("%s\n", spec.dump().c_str());
+    std::printf("%s\n", mpq::test_specs::CompletedSmokeSpec(m).c_str());
   }
   return 0;
 }

@@ -16,6 +16,7 @@
 #include "lib/alloc/method.h"
 #include "lib/alloc/metric_names.h"
 #include "results/store.h"
+#include "tests/experiments/smoke_spec.h"
 
 namespace mpq::experiments {
 namespace {
@@ -41,16 +42,9 @@ RunnerOptions TestOptions(const std::string& workspace) {
 
 TEST_P(MethodsTest, SmokeSpecRunsEndToEndAndIsStored) {
   const alloc::MethodEntry& method = *GetParam();
-  nlohmann::json spec = nlohmann::json::parse(method.smoke_spec);
-  ASSERT_TRUE(spec.is_object()) << method.name << ": smoke_spec must be a JSON object";
-  spec["name"] = std::string(method.name) + "_smoke";
-  spec["method"] = method.name;
-  spec["dataset"] = "synthetic";
-  spec["epochs"] = 1;
-  spec["train_subset"] = 96;
-  spec["batch_size"] = 32;
-  spec["validation_fraction"] = 0.2;
-  absl::StatusOr<ExperimentSpec> parsed = ParseSpec(spec.dump(), "smoke_spec");
+  ASSERT_TRUE(nlohmann::json::parse(method.smoke_spec, nullptr, /*allow_exceptions=*/false).is_object())
+      << method.name << ": smoke_spec must be a JSON object";
+  absl::StatusOr<ExperimentSpec> parsed = ParseSpec(test_specs::CompletedSmokeSpec(method), "smoke_spec");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
 
   const std::string ws = TempDir(method.name);
